@@ -1,1 +1,17 @@
-"""Package placeholder: filled by the owning work item."""
+"""Python configs with detectron2's LazyConfig API: ``L``, ``instantiate``, ``LazyConfig``."""
+
+from .errors import ConfigError
+from .instantiate import instantiate, locate
+from .lazy import L, LazyCall, LazyConfig
+from .model_zoo import get_config, get_config_file
+
+__all__ = [
+    "ConfigError",
+    "L",
+    "LazyCall",
+    "LazyConfig",
+    "get_config",
+    "get_config_file",
+    "instantiate",
+    "locate",
+]

@@ -1,1 +1,40 @@
-"""Package placeholder: filled by the owning work item."""
+"""Basic layers shared by all models: conv/norm wrappers, NMS, RoIAlign, shape records."""
+
+from .drop_path import DropPath
+from .nms import batched_nms, nms
+from .norm import FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
+from .roi_align import ROIAlign
+from .shape_spec import ShapeSpec
+from .wrappers import (
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Linear,
+    cat,
+    interpolate,
+    move_device_like,
+    nonzero_tuple,
+    shapes_to_tensor,
+)
+
+# Other files add one import line above and their names below.
+__all__ = [
+    "BatchNorm2d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "DropPath",
+    "FrozenBatchNorm2d",
+    "LayerNorm",
+    "Linear",
+    "NaiveSyncBatchNorm",
+    "ROIAlign",
+    "ShapeSpec",
+    "batched_nms",
+    "cat",
+    "get_norm",
+    "interpolate",
+    "move_device_like",
+    "nms",
+    "nonzero_tuple",
+    "shapes_to_tensor",
+]

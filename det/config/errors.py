@@ -1,0 +1,13 @@
+"""The exception raised for user mistakes in config files, overrides and lazy calls."""
+
+__all__ = ["ConfigError"]
+
+
+class ConfigError(Exception):
+    """A config file, override or lazy call is wrong in a way the user can fix.
+
+    The message is one paragraph that names the file, key or value at fault and says what was
+    expected, so command-line tools catch this class and print the message without a traceback.
+    Errors raised by model code while a config is instantiated are *not* converted to this class:
+    they keep their type and traceback, with a note naming the config key being built.
+    """

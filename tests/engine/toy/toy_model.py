@@ -1,0 +1,36 @@
+"""A tiny classifier that follows det's model contract, for trainer and CLI tests.
+
+Input: a list of dicts ``{"x": Tensor[D], "label": int}``. Training returns
+``{"loss_cls": cross entropy (mean over the batch), "loss_l2": weight penalty}``; inference
+returns ``[{"pred_class": int, "scores": Tensor[K]}]``.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ToyClassifier"]
+
+
+class ToyClassifier(nn.Module):
+    """Linear -> LayerNorm -> ReLU -> Linear on D-dim inputs, K classes."""
+
+    def __init__(self, *, in_dim: int = 4, hidden_dim: int = 16, num_classes: int = 3):
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, hidden_dim)
+        self.norm = nn.LayerNorm(hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, num_classes)
+
+    @property
+    def device(self) -> torch.device:
+        return self.fc1.weight.device
+
+    def forward(self, batched_inputs: list[dict]):
+        x = torch.stack([d["x"] for d in batched_inputs]).to(self.device)
+        logits = self.fc2(torch.relu(self.norm(self.fc1(x))))
+        if not self.training:
+            return [{"pred_class": int(s.argmax()), "scores": s.softmax(-1)} for s in logits]
+        labels = torch.tensor([d["label"] for d in batched_inputs], device=self.device)
+        loss_cls = F.cross_entropy(logits.float(), labels)
+        loss_l2 = 1e-3 * (self.fc1.weight.float().pow(2).sum() + self.fc2.weight.float().pow(2).sum())
+        return {"loss_cls": loss_cls, "loss_l2": loss_l2}
