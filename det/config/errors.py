@@ -11,3 +11,8 @@ class ConfigError(Exception):
     Errors raised by model code while a config is instantiated are *not* converted to this class:
     they keep their type and traceback, with a note naming the config key being built.
     """
+
+
+def _one_line(error: BaseException) -> str:
+    """The message of ``error`` with its whitespace collapsed, to keep reports one paragraph."""
+    return " ".join(str(error).split())

@@ -19,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from .errors import ConfigError
+from .errors import ConfigError, _one_line
 
 __all__ = ["instantiate", "locate", "_convert_target_to_string"]
 
@@ -131,7 +131,7 @@ def _get(cfg: Any, key: Any, path: str) -> Any:
             f"with an override '{_join(path, key)}=...'"
         ) from e
     except OmegaConfBaseException as e:
-        raise ConfigError(f"Cannot resolve config key '{_join(path, key)}': {e}") from e
+        raise ConfigError(f"Cannot resolve config key '{_join(path, key)}': {_one_line(e)}") from e
 
 
 def instantiate(cfg: Any) -> Any:

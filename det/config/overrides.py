@@ -28,7 +28,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError
+from .errors import ConfigError, _one_line
 from .instantiate import _describe, locate
 from .nodes import is_lazy
 from .yaml_io import _Loader
@@ -129,7 +129,7 @@ def _child(node: Any, part: str | int, parts: list, override: str) -> Any:
         return node[part]
     except OmegaConfBaseException as e:
         raise ConfigError(
-            f"Override '{override}': cannot read {_where(parts + [part])}: {e}"
+            f"Override '{override}': cannot read {_where(parts + [part])}: {_one_line(e)}"
         ) from e
 
 
@@ -201,7 +201,7 @@ def _apply_one(cfg: DictConfig, override: str) -> None:
                 + _suggest(str(last), list(node.keys()))
             )
     except OmegaConfBaseException as e:
-        raise ConfigError(f"Override '{override}' cannot be applied: {e}") from e
+        raise ConfigError(f"Override '{override}' cannot be applied: {_one_line(e)}") from e
 
 
 def apply_overrides(cfg: DictConfig, overrides: Iterable[str]) -> DictConfig:

@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from .errors import ConfigError
+from .errors import ConfigError, _one_line
 from .nodes import iter_leaves, to_config, to_plain
 
 __all__ = ["load_py_config", "check_file_exists"]
@@ -91,7 +91,8 @@ def _exec_config(path: str) -> types.ModuleType:
     except Exception as e:
         line = _line_in(e, path)
         raise ConfigError(
-            f"Config file '{path}' raised {type(e).__name__} at line {line} while being loaded: {e}"
+            f"Config file '{path}' raised {type(e).__name__} at line {line} while being loaded: "
+            f"{_one_line(e)}"
         ) from e
     _check_no_local_callables(module, path)
     for name, value in list(vars(module).items()):

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
-from .errors import ConfigError
+from .errors import ConfigError, _one_line
 from .instantiate import _convert_target_to_string, locate
 from .nodes import to_plain
 from .py_loader import check_file_exists
@@ -158,7 +158,7 @@ def load_yaml_config(filename: str) -> DictConfig:
     except ConfigError as e:
         raise ConfigError(f"Config file '{filename}': {e}") from e
     except yaml.YAMLError as e:
-        raise ConfigError(f"Config file '{filename}' is not valid YAML: {e}") from None
+        raise ConfigError(f"Config file '{filename}' is not valid YAML: {_one_line(e)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -58,24 +58,67 @@ def _coco_json(tmp_path):
             {"id": 3, "name": "car"},
         ],
         "annotations": [
-            {"id": 1, "image_id": 7, "category_id": 1, "bbox": [2, 2, 10, 10], "iscrowd": 0,
-             "segmentation": [square], "area": 100},
-            {"id": 2, "image_id": 7, "category_id": 18, "bbox": [15, 5, 10, 10], "iscrowd": 0,
-             "segmentation": {"size": [H, W], "counts": rle["counts"].decode()}},
-            {"id": 3, "image_id": 8, "category_id": 3, "bbox": [3, 2, 22, 10], "iscrowd": 1,
-             "segmentation": _uncompressed_rle(_crowd_mask())},
+            {
+                "id": 1,
+                "image_id": 7,
+                "category_id": 1,
+                "bbox": [2, 2, 10, 10],
+                "iscrowd": 0,
+                "segmentation": [square],
+                "area": 100,
+            },
+            {
+                "id": 2,
+                "image_id": 7,
+                "category_id": 18,
+                "bbox": [15, 5, 10, 10],
+                "iscrowd": 0,
+                "segmentation": {"size": [H, W], "counts": rle["counts"].decode()},
+            },
+            {
+                "id": 3,
+                "image_id": 8,
+                "category_id": 3,
+                "bbox": [3, 2, 22, 10],
+                "iscrowd": 1,
+                "segmentation": _uncompressed_rle(_crowd_mask()),
+            },
             # degenerate: zero-width box
-            {"id": 4, "image_id": 8, "category_id": 3, "bbox": [1, 1, 0, 5], "iscrowd": 0,
-             "segmentation": [square]},
+            {
+                "id": 4,
+                "image_id": 8,
+                "category_id": 3,
+                "bbox": [1, 1, 0, 5],
+                "iscrowd": 0,
+                "segmentation": [square],
+            },
             # degenerate: only a 2-point "polygon"
-            {"id": 5, "image_id": 8, "category_id": 1, "bbox": [1, 1, 4, 4], "iscrowd": 0,
-             "segmentation": [[1.0, 1.0, 5.0, 5.0]]},
+            {
+                "id": 5,
+                "image_id": 8,
+                "category_id": 1,
+                "bbox": [1, 1, 4, 4],
+                "iscrowd": 0,
+                "segmentation": [[1.0, 1.0, 5.0, 5.0]],
+            },
             # one valid and one invalid polygon: keeps the object, drops the bad polygon
-            {"id": 6, "image_id": 8, "category_id": 1, "bbox": [2, 2, 10, 10], "iscrowd": 0,
-             "segmentation": [square, [0.0, 0.0, 1.0, 1.0]]},
+            {
+                "id": 6,
+                "image_id": 8,
+                "category_id": 1,
+                "bbox": [2, 2, 10, 10],
+                "iscrowd": 0,
+                "segmentation": [square, [0.0, 0.0, 1.0, 1.0]],
+            },
             # boxes-only annotation written with an empty segmentation list
-            {"id": 7, "image_id": 8, "category_id": 18, "bbox": [0, 0, 3, 4], "iscrowd": 0,
-             "segmentation": []},
+            {
+                "id": 7,
+                "image_id": 8,
+                "category_id": 18,
+                "bbox": [0, 0, 3, 4],
+                "iscrowd": 0,
+                "segmentation": [],
+            },
         ],
     }
     path = tmp_path / "instances.json"
@@ -155,7 +198,9 @@ def test_json_classes_must_match_registered_metadata(tmp_path):
     name = "test_coco_loader_mismatch"
     DatasetCatalog.remove(name)
     MetadataCatalog.remove(name)
-    register_coco_instances(name, {"thing_classes": ["person", "truck", "dog"]}, json_file, image_root)
+    register_coco_instances(
+        name, {"thing_classes": ["person", "truck", "dog"]}, json_file, image_root
+    )
     with pytest.raises(DatasetError, match="JSON 'car' vs registered 'truck'"):
         DatasetCatalog.get(name)
     DatasetCatalog.remove(name)

@@ -6,17 +6,22 @@ import pytest
 from lvis import LVIS
 
 from det.data import DatasetCatalog, MetadataCatalog
-from det.data.datasets import load_lvis_json, register_all_builtin, write_synthetic_lvis
+from det.data.datasets import (
+    get_datasets_root,
+    load_lvis_json,
+    register_all_builtin,
+    write_synthetic_lvis,
+)
 from det.data.datasets.lvis import read_json_categories
 
 
 @pytest.fixture
 def lvis_root(tmp_path, monkeypatch):
+    original_root = get_datasets_root()
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
     register_all_builtin(str(tmp_path))
     yield str(tmp_path)
-    monkeypatch.delenv("DETECTRON2_DATASETS")
-    register_all_builtin()
+    register_all_builtin(original_root)
 
 
 def test_lvis_val_from_synthetic_root(lvis_root):
@@ -51,7 +56,9 @@ def test_lvis_val_from_synthetic_root(lvis_root):
         assert r["not_exhaustive_category_ids"] == [
             i - 1 for i in img["not_exhaustive_category_ids"]
         ]
-        expected = sorted((a["category_id"] - 1, tuple(a["bbox"])) for a in api.img_ann_map[r["image_id"]])
+        expected = sorted(
+            (a["category_id"] - 1, tuple(a["bbox"])) for a in api.img_ann_map[r["image_id"]]
+        )
         got = sorted((a["category_id"], tuple(a["bbox"])) for a in r["annotations"])
         assert got == expected
         assert all(a["iscrowd"] == 0 for a in r["annotations"])

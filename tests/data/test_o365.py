@@ -5,9 +5,10 @@ import pytest
 
 from det.data import DatasetCatalog, MetadataCatalog
 from det.data.datasets import (
+    OBJECTS365_CLASS_NAMES,
     DatasetError,
     DatasetNotFoundError,
-    OBJECTS365_CLASS_NAMES,
+    get_datasets_root,
     register_all_builtin,
     write_synthetic_objects365,
 )
@@ -15,11 +16,11 @@ from det.data.datasets import (
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
+    original_root = get_datasets_root()
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
     register_all_builtin(str(tmp_path))
     yield str(tmp_path)
-    monkeypatch.delenv("DETECTRON2_DATASETS")
-    register_all_builtin()
+    register_all_builtin(original_root)
 
 
 def test_official_names():
@@ -64,7 +65,10 @@ def test_wrong_category_name_is_a_clear_error(root):
     data = json.load(open(json_file))
     data["categories"][37]["name"] = "Monitor/TV"
     json.dump(data, open(json_file, "w"))
-    with pytest.raises(DatasetError, match=r"zhiyuan_objv2_train\.json.*id 38: JSON has 'Monitor/TV', expected 'Moniter/TV'"):
+    with pytest.raises(
+        DatasetError,
+        match=r"zhiyuan_objv2_train\.json.*id 38: JSON has 'Monitor/TV', expected 'Moniter/TV'",
+    ):
         DatasetCatalog.get("objects365_train")
 
 
@@ -72,8 +76,12 @@ def test_missing_images_and_known_missing_list(root):
     json_file = write_synthetic_objects365(root, "train", num_images=3)
     data = json.load(open(json_file))
     data["images"].append(
-        {"id": 908726, "file_name": "images/v2/patch16/objects365_v2_00908726.jpg",
-         "height": 10, "width": 10}
+        {
+            "id": 908726,
+            "file_name": "images/v2/patch16/objects365_v2_00908726.jpg",
+            "height": 10,
+            "width": 10,
+        }
     )
     json.dump(data, open(json_file, "w"))
     records = DatasetCatalog.get("objects365_train")

@@ -7,6 +7,7 @@ from PIL import Image
 from det.data import DatasetCatalog, MetadataCatalog
 from det.data.datasets import (
     DatasetNotFoundError,
+    get_datasets_root,
     load_sem_seg,
     read_sem_seg_gt,
     reduce_zero_label,
@@ -21,11 +22,11 @@ UNUSED_COCO_STUFF_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
+    original_root = get_datasets_root()
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
     register_all_builtin(str(tmp_path))
     yield str(tmp_path)
-    monkeypatch.delenv("DETECTRON2_DATASETS")
-    register_all_builtin()
+    register_all_builtin(original_root)
 
 
 def test_reduce_zero_label_hand_case():
@@ -34,7 +35,9 @@ def test_reduce_zero_label_hand_case():
     np.testing.assert_array_equal(reduce_zero_label(raw), expected)
 
 
-@pytest.mark.parametrize("split, name", [("training", "ade20k_sem_seg_train"), ("validation", "ade20k_sem_seg_val")])
+@pytest.mark.parametrize(
+    "split, name", [("training", "ade20k_sem_seg_train"), ("validation", "ade20k_sem_seg_val")]
+)
 def test_ade20k_from_synthetic_root(root, split, name):
     write_synthetic_ade20k(root, split, num_images=3, num_classes=5)
     records = DatasetCatalog.get(name)
@@ -62,9 +65,28 @@ def test_coco_stuff_lut_matches_spec():
     for contiguous, dataset_id in enumerate(used):
         assert lut[dataset_id - 1] == contiguous
     # pairs from the spec (raw PNG value -> contiguous id)
-    for raw, trid in [(0, 0), (10, 10), (12, 11), (24, 23), (26, 24), (27, 25), (30, 26),
-                      (43, 39), (45, 40), (64, 59), (66, 60), (69, 61), (71, 62), (81, 72),
-                      (83, 73), (89, 79), (91, 80), (92, 81), (181, 170), (255, 255)]:
+    for raw, trid in [
+        (0, 0),
+        (10, 10),
+        (12, 11),
+        (24, 23),
+        (26, 24),
+        (27, 25),
+        (30, 26),
+        (43, 39),
+        (45, 40),
+        (64, 59),
+        (66, 60),
+        (69, 61),
+        (71, 62),
+        (81, 72),
+        (83, 73),
+        (89, 79),
+        (91, 80),
+        (92, 81),
+        (181, 170),
+        (255, 255),
+    ]:
         assert lut[raw] == trid, raw
 
 
@@ -76,7 +98,9 @@ def test_coco_stuff_from_synthetic_root(root):
     for r in records:
         assert "reduce_zero_label" not in r
         stem = os.path.basename(r["sem_seg_file_name"])
-        raw = np.array(Image.open(os.path.join(root, "coco", "stuffthingmaps_trainval2017", "val2017", stem)))
+        raw = np.array(
+            Image.open(os.path.join(root, "coco", "stuffthingmaps_trainval2017", "val2017", stem))
+        )
         label = read_sem_seg_gt(r["sem_seg_file_name"])
         np.testing.assert_array_equal(label, lut[raw])
         assert (label == 255).any() and (label < 171).any()
@@ -87,7 +111,10 @@ def test_coco_stuff_from_synthetic_root(root):
 
 def test_coco_stuff_missing_labels_says_how_to_make_them(root):
     os.makedirs(os.path.join(root, "coco", "train2017"))
-    with pytest.raises(DatasetNotFoundError, match="stuffthingmaps_detectron2.*python -m det.data.datasets.coco_stuff"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match="stuffthingmaps_detectron2.*python -m det.data.datasets.coco_stuff",
+    ):
         DatasetCatalog.get("coco_2017_train_stuff_sem_seg")
 
 
@@ -100,5 +127,8 @@ def test_load_sem_seg_pairs_by_suffix(tmp_path):
     for stem in ["000000000001", "000000000002"]:
         Image.new("L", (4, 3)).save(gt_dir / f"{stem}_labelTrainIds.png")
     records = load_sem_seg(str(gt_dir), str(img_dir), gt_ext="_labelTrainIds.png", image_ext=".jpg")
-    assert [os.path.basename(r["file_name"]) for r in records] == ["000000000001.jpg", "000000000002.jpg"]
+    assert [os.path.basename(r["file_name"]) for r in records] == [
+        "000000000001.jpg",
+        "000000000002.jpg",
+    ]
     assert records[1]["sem_seg_file_name"].endswith("000000000002_labelTrainIds.png")

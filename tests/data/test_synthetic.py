@@ -35,9 +35,10 @@ def test_deterministic_given_seed(tmp_path):
     assert files_a.keys() == files_b.keys() and len(files_a) > 50
     assert all(files_a[k] == files_b[k] for k in files_a)
     write_synthetic_coco(c, "val2017", num_images=6, image_size=(48, 64), seed=4)
-    assert _tree(c)["coco/annotations/instances_val2017.json"] != files_a[
-        "coco/annotations/instances_val2017.json"
-    ]
+    assert (
+        _tree(c)["coco/annotations/instances_val2017.json"]
+        != files_a["coco/annotations/instances_val2017.json"]
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -12,7 +12,12 @@ from .builtin_meta import (
     COCO_STUFF_CATEGORIES,
     OBJECTS365_CLASS_NAMES,
 )
-from .coco import convert_to_coco_dict, convert_to_coco_json, load_coco_json, register_coco_instances
+from .coco import (
+    convert_to_coco_dict,
+    convert_to_coco_json,
+    load_coco_json,
+    register_coco_instances,
+)
 from .coco_stuff import prepare_coco_stuff_sem_seg, register_all_coco_stuff
 from .lvis import load_lvis_json, register_lvis_instances
 from .objects365 import load_objects365_json, register_objects365_instances

@@ -117,7 +117,9 @@ def register_all_synthetic(root: str) -> None:
     register_synthetic_coco(
         "synthetic_coco_train", base, "train2017", num_images=64, image_size=(256, 320)
     )
-    register_synthetic_coco("synthetic_coco_val", base, "val2017", num_images=16, image_size=(256, 320))
+    register_synthetic_coco(
+        "synthetic_coco_val", base, "val2017", num_images=16, image_size=(256, 320)
+    )
 
 
 def register_all_builtin(root: str | None = None) -> None:

@@ -175,7 +175,12 @@ def write_synthetic_coco(
         file_name = f"{image_id:012d}.jpg"
         rng = _rng(seed, "coco", split, i)
         image, objects = draw_instance_scene(
-            rng, height, width, num_classes, colors, max_objects=0 if i % 6 == 5 else 4,
+            rng,
+            height,
+            width,
+            num_classes,
+            colors,
+            max_objects=0 if i % 6 == 5 else 4,
             crowd=i % 4 == 1,
         )
         save_jpeg(image, os.path.join(root, "coco", folder, file_name))
@@ -193,12 +198,22 @@ def write_synthetic_coco(
         for j, obj in enumerate(objects if has_annotations else []):
             annotations.append(
                 _instance_annotation(
-                    obj, len(annotations) + 1, image_id, cats[obj.class_index]["id"], (i + j) % 3 == 2
+                    obj,
+                    len(annotations) + 1,
+                    image_id,
+                    cats[obj.class_index]["id"],
+                    (i + j) % 3 == 2,
                 )
             )
     data = {
-        "info": _info("coco", split=split, num_images=num_images, image_size=list(image_size),
-                      seed=seed, num_classes=num_classes),
+        "info": _info(
+            "coco",
+            split=split,
+            num_images=num_images,
+            image_size=list(image_size),
+            seed=seed,
+            num_classes=num_classes,
+        ),
         "licenses": _LICENSES,
         "images": images,
         "categories": [
@@ -310,8 +325,14 @@ def write_synthetic_lvis(
         for k, c in enumerate(cats):
             c["image_count"], c["instance_count"] = image_count[k], instance_count[k]
     data = {
-        "info": _info("lvis", split=split, num_images=num_images, image_size=list(image_size),
-                      seed=seed, num_classes=num_classes),
+        "info": _info(
+            "lvis",
+            split=split,
+            num_images=num_images,
+            image_size=list(image_size),
+            seed=seed,
+            num_classes=num_classes,
+        ),
         "licenses": _LICENSES,
         "images": images,
         "categories": [{k: v for k, v in c.items() if k != "color"} for c in cats],
@@ -365,13 +386,24 @@ def write_synthetic_objects365(
         disk = rel if json_path_layout else f"images/patch{patch}/{base}"
         rng = _rng(seed, "o365", split, i)
         image, objects = draw_instance_scene(
-            rng, height, width, num_classes, colors, max_objects=0 if i % 6 == 5 else 4,
+            rng,
+            height,
+            width,
+            num_classes,
+            colors,
+            max_objects=0 if i % 6 == 5 else 4,
             crowd=i % 4 == 1,
         )
         save_jpeg(image, os.path.join(root, "o365", *disk.split("/")))
         images.append(
-            {"id": image_id, "file_name": rel, "height": height, "width": width, "license": 1,
-             "url": ""}
+            {
+                "id": image_id,
+                "file_name": rel,
+                "height": height,
+                "width": width,
+                "license": 1,
+                "url": "",
+            }
         )
         for obj in objects:
             x, y, w, h = obj.bbox_xywh()
@@ -432,7 +464,9 @@ def write_synthetic_ade20k(
     base = os.path.join(root, "ADEChallengeData2016")
     for i in range(num_images):
         stem = f"ADE_{_ADE_SPLITS[split]}_{i + 1:08d}"
-        image, labels = draw_semseg_scene(_rng(seed, "ade", split, i), *image_size, num_classes, colors)
+        image, labels = draw_semseg_scene(
+            _rng(seed, "ade", split, i), *image_size, num_classes, colors
+        )
         raw = np.zeros(labels.shape, dtype=np.uint8)
         for k, c in enumerate(class_ids):
             raw[labels == k] = c + 1
@@ -529,14 +563,22 @@ def _ensure_synthetic_coco(args: tuple) -> str:
     root, split, categories, num_images, image_size, seed = args
     folder, json_name, _ = _COCO_SPLITS[split]
     path = os.path.join(root, "coco", "annotations", json_name)
-    expected = _info("coco", split=split, num_images=num_images, image_size=list(image_size),
-                     seed=seed, num_classes=len(categories))
+    expected = _info(
+        "coco",
+        split=split,
+        num_images=num_images,
+        image_size=list(image_size),
+        seed=seed,
+        num_classes=len(categories),
+    )
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        if data.get("info") == expected and data.get("categories") and [
-            c["id"] for c in data["categories"]
-        ] == [c["id"] for c in categories]:
+        if (
+            data.get("info") == expected
+            and data.get("categories")
+            and [c["id"] for c in data["categories"]] == [c["id"] for c in categories]
+        ):
             return path
     return write_synthetic_coco(
         root, split, num_images, image_size, seed, len(categories), categories
@@ -582,8 +624,14 @@ def register_synthetic_coco(
         (dict(c) for c in (categories if categories is not None else DEMO_CATEGORIES)),
         key=lambda c: c["id"],
     )
-    args = (root, split, tuple(tuple(sorted(c.items())) for c in cats), num_images,
-            tuple(image_size), seed)
+    args = (
+        root,
+        split,
+        tuple(tuple(sorted(c.items())) for c in cats),
+        num_images,
+        tuple(image_size),
+        seed,
+    )
     if _REGISTERED_SYNTHETIC.get(name) == args and name in DatasetCatalog:
         return
     _check_split(split, _COCO_SPLITS, "register_synthetic_coco")

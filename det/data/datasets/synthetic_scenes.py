@@ -249,7 +249,12 @@ def _atomic_save(img: Image.Image, path: str, **kwargs) -> None:
 
 def save_jpeg(image: np.ndarray, path: str) -> None:
     """Writes an RGB uint8 array as a JPEG (quality 95), atomically."""
-    _atomic_save(Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)), path, format="JPEG", quality=95)
+    _atomic_save(
+        Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)),
+        path,
+        format="JPEG",
+        quality=95,
+    )
 
 
 def save_png(label: np.ndarray, path: str) -> None:
