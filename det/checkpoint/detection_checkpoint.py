@@ -101,6 +101,10 @@ class DetectionCheckpointer(Checkpointer):
     def _convert_loaded(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """Converts EVA-02 MIM pre-training weights when ``det.checkpoint.eva02_pretrained``
         recognizes them (it returns ``None`` for any other checkpoint)."""
+        # Un-prefixed ViT names mark a backbone-only (pre-training) checkpoint; anything else
+        # skips importing the converter (and the model code it depends on).
+        if not any(k.startswith(("blocks.", "patch_embed.")) for k in checkpoint["model"]):
+            return checkpoint
         try:
             eva02 = importlib.import_module("det.checkpoint.eva02_pretrained")
         except ModuleNotFoundError as e:

@@ -17,6 +17,9 @@ from det.data.datasets import (
 )
 from det.structures import BoxMode
 
+# pycocotools decode under numpy 2 warns about __array__; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 H, W = 20, 30
 
 

@@ -100,3 +100,14 @@ def test_lsj_configs_and_image_size_override():
     assert lvis.dataloader.evaluator.dataset_name == "lvis_v1_val"
     assert lvis.dataloader.train.sampler.repeat_factors.repeat_thresh == 0.001
     assert lvis.dataloader.train.sampler.repeat_factors.dataset_dicts.names == "lvis_v1_train"
+
+
+def test_coco_standard_config():
+    cfg = LazyConfig.load(os.path.join(CONFIG_DIR, "coco.py"))
+    train_augs = instantiate(cfg.dataloader.train.mapper.augmentations)
+    assert train_augs[0].short_edge_length == (640, 672, 704, 736, 768, 800)
+    assert train_augs[0].sample_style == "choice" and train_augs[0].max_size == 1333
+    assert cfg.dataloader.train.mapper.image_format == "BGR"
+    assert cfg.dataloader.test.mapper.image_format == "BGR"
+    assert cfg.dataloader.test.dataset.filter_empty is False
+    assert cfg.dataloader.evaluator.dataset_name == "coco_2017_val"

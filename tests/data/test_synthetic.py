@@ -17,6 +17,9 @@ from det.data.datasets import (
 )
 from det.data.datasets.synthetic_scenes import mask_to_uncompressed_rle
 
+# pycocotools decode under numpy 2 warns about __array__; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def _tree(root):
     files = {}

@@ -193,3 +193,87 @@ def test_photometric_distortion_probabilities():
     assert 0.45 < np.mean([t.contrast_first for t in tfms]) < 0.55
     hues = [t.hue_delta for t in tfms if t.hue_delta is not None]
     assert min(hues) == -18 and max(hues) == 17  # NumPy randint excludes the upper bound
+
+
+def _mmseg_random_crop_reference(seg, crop, cat_max_ratio, ignore):
+    """mmseg RandomCrop: a window, then up to 10 re-draws while the category constraint fails."""
+
+    def window():
+        off_h = np.random.randint(0, max(seg.shape[0] - crop[0], 0) + 1)
+        off_w = np.random.randint(0, max(seg.shape[1] - crop[1], 0) + 1)
+        return off_h, off_w
+
+    box = window()
+    for _ in range(10):
+        tmp = seg[box[0] : box[0] + crop[0], box[1] : box[1] + crop[1]]
+        labels, cnt = np.unique(tmp, return_counts=True)
+        cnt = cnt[labels != ignore]
+        if len(cnt) > 1 and np.max(cnt) / np.sum(cnt) < cat_max_ratio:
+            break
+        box = window()
+    return box
+
+
+def test_category_area_crop_matches_mmseg_reference():
+    seg = np.zeros((60, 90), np.uint8)
+    seg[:, 70:] = 1  # a minority class on the right
+    seg[50:] = 255
+    aug = T.RandomCrop_CategoryAreaConstraint("absolute", (30, 30), 0.75, ignored_category=255)
+    accepted = 0
+    for seed in range(30):
+        np.random.seed(seed)
+        expected = _mmseg_random_crop_reference(seg, (30, 30), 0.75, 255)
+        np.random.seed(seed)
+        crop = aug.get_transform(np.zeros((60, 90, 3), np.uint8), seg)
+        assert (crop.y0, crop.x0) == expected
+        window = seg[crop.y0 : crop.y0 + 30, crop.x0 : crop.x0 + 30]
+        valid = window[window != 255]
+        accepted += len(np.unique(valid)) > 1 and np.bincount(valid).max() < 0.75 * valid.size
+    assert accepted >= 25  # the constraint is met almost always, unlike a plain random crop
+    # With a max area of 1.0 the constraint is off: a single plain draw.
+    np.random.seed(0)
+    plain = T.RandomCrop_CategoryAreaConstraint("absolute", (30, 30), 1.0).get_transform(
+        np.zeros((60, 90, 3), np.uint8), seg
+    )
+    np.random.seed(0)
+    assert (plain.y0, plain.x0) == (np.random.randint(31), np.random.randint(61))
+
+
+def test_resize_ratio_range_matches_mmseg_formula():
+    aug = T.ResizeRatioRange((2048, 512), (0.5, 2.0))
+    for shape in [(375, 500), (600, 400), (1000, 3000)]:
+        for seed in range(5):
+            np.random.seed(seed)
+            tfm = aug.get_transform(np.zeros((*shape, 3), np.uint8))
+            np.random.seed(seed)
+            r = np.random.random_sample() * 1.5 + 0.5
+            long_edge, short_edge = int(2048 * r), int(512 * r)
+            h, w = shape
+            s = min(long_edge / max(h, w), short_edge / min(h, w))
+            assert (tfm.new_h, tfm.new_w) == (int(h * s + 0.5), int(w * s + 0.5))
+
+
+def test_resize_shortest_edge_sizes():
+    aug = T.ResizeShortestEdge(800, max_size=1333)
+    tfm = aug.get_transform(np.zeros((480, 640, 3), np.uint8))
+    assert (tfm.new_h, tfm.new_w) == (800, 1067)  # 640 * 800 / 480 = 1066.67
+    tfm = aug.get_transform(np.zeros((300, 1000, 3), np.uint8))
+    assert (tfm.new_h, tfm.new_w) == (400, 1333)  # long side capped: 300 * 1333 / 1000 = 399.9
+    choice = T.ResizeShortestEdge((10, 20), sample_style="choice")
+    np.random.seed(0)
+    sizes = {
+        min(choice.get_transform(np.zeros((50, 60, 3), np.uint8)).new_h, 99) for _ in range(40)
+    }
+    assert sizes == {10, 20}
+    with pytest.raises(ValueError, match="sample_style"):
+        T.ResizeShortestEdge(10, sample_style="uniform")
+
+
+def test_random_flip_probability():
+    aug = T.RandomFlip(prob=0.3)
+    np.random.seed(0)
+    img = np.zeros((4, 4, 3), np.uint8)
+    flips = [isinstance(aug.get_transform(img), T.HFlipTransform) for _ in range(4000)]
+    assert abs(np.mean(flips) - 0.3) < 0.03
+    with pytest.raises(ValueError, match="exactly one"):
+        T.RandomFlip(horizontal=True, vertical=True)

@@ -102,7 +102,9 @@ def test_bbox_and_segm_equal_cocoeval(coco_data, tmp_path):
     ref_segm = reference_results(coco_data["preds"], CAT_IDS, "segm")
     assert [r["segmentation"] for r in written] == [r["segmentation"] for r in ref_segm]
     # and pycocotools run on that file gives the evaluator's numbers
-    ev = _reference_eval(coco_data["json_file"], str(tmp_path / "coco_instances_results.json"), "bbox")
+    ev = _reference_eval(
+        coco_data["json_file"], str(tmp_path / "coco_instances_results.json"), "bbox"
+    )
     assert_same_metric(results["bbox"]["AP"], ev.stats[0])
 
 
@@ -151,8 +153,13 @@ def test_img_ids_subset(coco_data):
 
 def test_no_detections_gives_nan(coco_data):
     empty = [
-        {**p, "boxes": p["boxes"][:0], "scores": p["scores"][:0], "classes": p["classes"][:0],
-         "masks": p["masks"][:0]}
+        {
+            **p,
+            "boxes": p["boxes"][:0],
+            "scores": p["scores"][:0],
+            "classes": p["classes"][:0],
+            "masks": p["masks"][:0],
+        }
         for p in coco_data["preds"][:3]
     ]
     results = _run_evaluator(COCOEvaluator(coco_data["name"]), empty)
@@ -232,7 +239,9 @@ def test_keypoints_equal_cocoeval(tmp_path):
         results = _run_evaluator(evaluator, preds, with_masks=False)
         with contextlib.redirect_stdout(io.StringIO()):
             coco = COCO(str(json_file))
-            ev = COCOeval(coco, coco.loadRes(reference_results(preds, cats, "keypoints")), "keypoints")
+            ev = COCOeval(
+                coco, coco.loadRes(reference_results(preds, cats, "keypoints")), "keypoints"
+            )
             ev.params.kpt_oks_sigmas = np.array(sigmas)
             ev.evaluate()
             ev.accumulate()

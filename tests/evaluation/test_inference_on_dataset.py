@@ -66,8 +66,10 @@ def _loader(n=9, batch=2):
 def test_modes_results_callbacks_and_timing_lines():
     model = _Model().train()
     calls = []
-    callbacks = {k: (lambda k=k: calls.append(k)) for k in ("on_start", "before_inference",
-                                                             "after_inference", "on_end")}
+    callbacks = {
+        k: (lambda k=k: calls.append(k))
+        for k in ("on_start", "before_inference", "after_inference", "on_end")
+    }
     logger = logging.getLogger("det.evaluation.evaluator")
     handler = _Capture()
     logger.addHandler(handler)

@@ -34,12 +34,29 @@ def test_detection_blocks(captured):
     # The EVA-02 README's COCO block, plus per-category and custom-range metrics that must be
     # skipped because their names contain "-".
     bbox = OrderedDict(
-        [("AP", 55.50171), ("AP50", 73.65423), ("AP75", 60.71328), ("APs", 39.02187),
-         ("APm", 59.18526), ("APl", 70.33494), ("AP-person", 61.2), ("AP0-8", 1.0)]
+        [
+            ("AP", 55.50171),
+            ("AP50", 73.65423),
+            ("AP75", 60.71328),
+            ("APs", 39.02187),
+            ("APm", 59.18526),
+            ("APl", 70.33494),
+            ("AP-person", 61.2),
+            ("AP0-8", 1.0),
+        ]
     )
     segm = OrderedDict(
-        [("AP", 47.0), ("AP50", 70.123456), ("AP75", 51.0), ("APs", 28.0), ("APm", 50.0),
-         ("APl", 65.0), ("APr", 40.00004), ("APc", 45.0), ("APf", float("nan"))]
+        [
+            ("AP", 47.0),
+            ("AP50", 70.123456),
+            ("AP75", 51.0),
+            ("APs", 28.0),
+            ("APm", 50.0),
+            ("APl", 65.0),
+            ("APr", 40.00004),
+            ("APc", 45.0),
+            ("APf", float("nan")),
+        ]
     )
     print_csv_format(OrderedDict([("bbox", bbox), ("segm", segm), ("total_time", 3)]))
     assert captured == [
@@ -55,8 +72,17 @@ def test_detection_blocks(captured):
 
 def test_sem_seg_block_and_summary_table(captured):
     res = OrderedDict(
-        [("mIoU", 62.2551), ("fwIoU", 70.0), ("IoU-wall", 80.0), ("mACC", 75.5), ("pACC", 85.25),
-         ("ACC-wall", 90.0), ("mmseg-aAcc", 85.25), ("mmseg-mIoU", 62.25), ("mmseg-mAcc", 75.5)]
+        [
+            ("mIoU", 62.2551),
+            ("fwIoU", 70.0),
+            ("IoU-wall", 80.0),
+            ("mACC", 75.5),
+            ("pACC", 85.25),
+            ("ACC-wall", 90.0),
+            ("mmseg-aAcc", 85.25),
+            ("mmseg-mIoU", 62.25),
+            ("mmseg-mAcc", 75.5),
+        ]
     )
     print_csv_format({"sem_seg": res})
     assert captured[:3] == [
@@ -78,7 +104,10 @@ def test_sem_seg_block_and_summary_table(captured):
 def test_flatten_and_verify():
     results = {"bbox": {"AP": 50.0, "AP50": 70.0}, "segm": {"AP": 40.0}, "iter": 3}
     assert flatten_results_dict(results) == {
-        "bbox/AP": 50.0, "bbox/AP50": 70.0, "segm/AP": 40.0, "iter": 3
+        "bbox/AP": 50.0,
+        "bbox/AP50": 70.0,
+        "segm/AP": 40.0,
+        "iter": 3,
     }
     assert verify_results(results, [("bbox", "AP", 50.05, 0.1), ("segm", "AP", 40.0, 0.0)])
     assert not verify_results(results, [("bbox", "AP", 51.0, 0.1)])

@@ -59,7 +59,9 @@ def coco_stuff_label_lut() -> np.ndarray:
     return lut
 
 
-def prepare_coco_stuff_sem_seg(coco_root: str, splits: tuple[str, ...] = ("train2017", "val2017")):
+def prepare_coco_stuff_sem_seg(
+    coco_root: str, splits: tuple[str, ...] = ("train2017", "val2017")
+) -> None:
     """Writes ``stuffthingmaps_detectron2/<split>/*.png`` from the official raw label maps.
 
     Files already converted are skipped, so an interrupted run can be resumed.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from collections.abc import Sequence
 from functools import partial
 
@@ -26,22 +25,17 @@ import numpy as np
 import pycocotools.mask as mask_util
 
 from ..catalog import DatasetCatalog, MetadataCatalog
-from .builtin_meta import (
-    ADE20K_SEM_SEG_CATEGORIES,
-    COCO_CATEGORIES,
-    COCO_STUFF_CATEGORIES,
-    OBJECTS365_CLASS_NAMES,
-    distinct_colors,
-)
+from .builtin_meta import COCO_CATEGORIES, OBJECTS365_CLASS_NAMES, distinct_colors
 from .coco import load_coco_json
-from .coco_stuff import LABEL_DIR, RAW_LABEL_DIR, prepare_coco_stuff_sem_seg
 from .synthetic_scenes import (
+    check_num_classes,
+    check_split,
     draw_instance_scene,
-    draw_semseg_scene,
     mask_to_uncompressed_rle,
     save_jpeg,
-    save_png,
+    scene_rng,
 )
+from .synthetic_sem_seg import write_synthetic_ade20k, write_synthetic_coco_stuff
 
 __all__ = [
     "DEMO_CATEGORIES",
@@ -78,18 +72,6 @@ _LVIS_SPLITS = {
     "image_info_test_challenge": 580_001,
 }
 _O365_SPLITS = {"train": 1, "val": 5_000_001}
-_ADE_SPLITS = {"training": "train", "validation": "val"}
-_STUFF_SPLITS = {"train2017": 700_001, "val2017": 800_001}
-
-
-def _rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
-    # One stream per image: changing num_images does not change the images already written.
-    return np.random.default_rng([seed, zlib.crc32(f"{kind}/{split}".encode()), index])
-
-
-def _check_split(split: str, table: dict, writer: str) -> None:
-    if split not in table:
-        raise ValueError(f"{writer}: unknown split {split!r}; expected one of {sorted(table)}")
 
 
 def _write_json(obj: dict, path: str) -> None:
@@ -126,14 +108,6 @@ def _instance_annotation(obj, ann_id: int, image_id: int, category_id: int, rle:
     return anno
 
 
-def _check_classes(num_classes: int, categories: Sequence[dict], writer: str) -> None:
-    if not 1 <= num_classes <= len(categories):
-        raise ValueError(
-            f"{writer}: num_classes={num_classes} must be in 1..{len(categories)} (the number "
-            "of categories)"
-        )
-
-
 def write_synthetic_coco(
     root: str,
     split: str = "val2017",
@@ -162,9 +136,9 @@ def write_synthetic_coco(
     Returns:
         path of the written JSON.
     """
-    _check_split(split, _COCO_SPLITS, "write_synthetic_coco")
+    check_split(split, _COCO_SPLITS, "write_synthetic_coco")
     cats = list(categories) if categories is not None else COCO_CATEGORIES
-    _check_classes(num_classes, cats, "write_synthetic_coco")
+    check_num_classes(num_classes, cats, "write_synthetic_coco")
     folder, json_name, first_id = _COCO_SPLITS[split]
     height, width = image_size
     colors = [c.get("color") or d for c, d in zip(cats, distinct_colors(len(cats)))]
@@ -173,7 +147,7 @@ def write_synthetic_coco(
     for i in range(num_images):
         image_id = first_id + i
         file_name = f"{image_id:012d}.jpg"
-        rng = _rng(seed, "coco", split, i)
+        rng = scene_rng(seed, "coco", split, i)
         image, objects = draw_instance_scene(
             rng,
             height,
@@ -274,10 +248,10 @@ def write_synthetic_lvis(
     Returns:
         path of the written JSON.
     """
-    _check_split(split, _LVIS_SPLITS, "write_synthetic_lvis")
+    check_split(split, _LVIS_SPLITS, "write_synthetic_lvis")
     cocofied = split.endswith("cocofied")
     cats = [dict(c) for c in COCO_CATEGORIES] if cocofied else _lvis_categories(num_classes)
-    _check_classes(num_classes, cats, "write_synthetic_lvis")
+    check_num_classes(num_classes, cats, "write_synthetic_lvis")
     colors = [c.get("color") or d for c, d in zip(cats, distinct_colors(len(cats)))]
     has_annotations = not split.startswith("image_info")
     height, width = image_size
@@ -292,7 +266,7 @@ def write_synthetic_lvis(
         else:
             folder = "train2017" if i % 3 == 2 else "val2017"
         file_name = f"{image_id:012d}.jpg"
-        rng = _rng(seed, "lvis", split, i)
+        rng = scene_rng(seed, "lvis", split, i)
         image, objects = draw_instance_scene(
             rng, height, width, num_classes, colors, max_objects=0 if i % 6 == 5 else 4
         )
@@ -373,8 +347,8 @@ def write_synthetic_objects365(
     Returns:
         path of the written JSON.
     """
-    _check_split(split, _O365_SPLITS, "write_synthetic_objects365")
-    _check_classes(num_classes, OBJECTS365_CLASS_NAMES, "write_synthetic_objects365")
+    check_split(split, _O365_SPLITS, "write_synthetic_objects365")
+    check_num_classes(num_classes, OBJECTS365_CLASS_NAMES, "write_synthetic_objects365")
     colors = distinct_colors(num_classes)
     height, width = image_size
     images, annotations = [], []
@@ -384,7 +358,7 @@ def write_synthetic_objects365(
         base = f"objects365_v{version}_{image_id:08d}.jpg"
         rel = f"images/v{version}/patch{patch}/{base}"
         disk = rel if json_path_layout else f"images/patch{patch}/{base}"
-        rng = _rng(seed, "o365", split, i)
+        rng = scene_rng(seed, "o365", split, i)
         image, objects = draw_instance_scene(
             rng,
             height,
@@ -431,95 +405,6 @@ def write_synthetic_objects365(
     return path
 
 
-def _spread(num_classes: int, total: int) -> list[int]:
-    return [int(v) for v in np.linspace(0, total - 1, num_classes).round()]
-
-
-def write_synthetic_ade20k(
-    root: str,
-    split: str = "validation",
-    num_images: int = 4,
-    image_size: tuple[int, int] = (128, 160),
-    seed: int = 0,
-    num_classes: int = 6,
-) -> str:
-    """Writes an ADE20K split: ``<root>/ADEChallengeData2016/{images,annotations}/<split>/``.
-
-    Images ``ADE_<train|val>_%08d.jpg``; annotation PNGs of the same stem hold raw ADE labels:
-    0 = other (unlabeled), class c (0-based) stored as c + 1.
-
-    Args:
-        root: dataset root.
-        split: ``training`` or ``validation``.
-        num_images, image_size, seed: as in ``write_synthetic_coco``.
-        num_classes: number of classes drawn, spread over the 150 ADE classes.
-
-    Returns:
-        the ``ADEChallengeData2016`` folder.
-    """
-    _check_split(split, _ADE_SPLITS, "write_synthetic_ade20k")
-    _check_classes(num_classes, ADE20K_SEM_SEG_CATEGORIES, "write_synthetic_ade20k")
-    class_ids = _spread(num_classes, len(ADE20K_SEM_SEG_CATEGORIES))
-    colors = [distinct_colors(1, offset=c)[0] for c in class_ids]
-    base = os.path.join(root, "ADEChallengeData2016")
-    for i in range(num_images):
-        stem = f"ADE_{_ADE_SPLITS[split]}_{i + 1:08d}"
-        image, labels = draw_semseg_scene(
-            _rng(seed, "ade", split, i), *image_size, num_classes, colors
-        )
-        raw = np.zeros(labels.shape, dtype=np.uint8)
-        for k, c in enumerate(class_ids):
-            raw[labels == k] = c + 1
-        save_jpeg(image, os.path.join(base, "images", split, stem + ".jpg"))
-        save_png(raw, os.path.join(base, "annotations", split, stem + ".png"))
-    return base
-
-
-def write_synthetic_coco_stuff(
-    root: str,
-    split: str = "val2017",
-    num_images: int = 4,
-    image_size: tuple[int, int] = (128, 160),
-    seed: int = 0,
-    num_classes: int = 6,
-) -> str:
-    """Writes a COCO-Stuff-164K split and converts it as ``prepare_coco_stuff_sem_seg`` does.
-
-    Writes ``<root>/coco/<split>/*.jpg``, the raw ``coco/stuffthingmaps_trainval2017/<split>/``
-    PNGs (pixel = COCO-Stuff id - 1, 255 = unlabeled) and, through the real conversion,
-    ``coco/stuffthingmaps_detectron2/<split>/`` (contiguous ids).
-
-    Args:
-        root: dataset root.
-        split: ``train2017`` or ``val2017``.
-        num_images, image_size, seed: as in ``write_synthetic_coco``.
-        num_classes: number of classes drawn, spread over the 171 classes (things and stuff).
-
-    Returns:
-        the ``coco`` folder.
-    """
-    _check_split(split, _STUFF_SPLITS, "write_synthetic_coco_stuff")
-    _check_classes(num_classes, COCO_STUFF_CATEGORIES, "write_synthetic_coco_stuff")
-    contiguous = _spread(num_classes, len(COCO_STUFF_CATEGORIES))
-    colors = [COCO_STUFF_CATEGORIES[c]["color"] for c in contiguous]
-    coco_root = os.path.join(root, "coco")
-    for i in range(num_images):
-        stem = f"{_STUFF_SPLITS[split] + i:012d}"
-        image, labels = draw_semseg_scene(
-            _rng(seed, "coco_stuff", split, i), *image_size, num_classes, colors
-        )
-        raw = np.full(labels.shape, 255, dtype=np.uint8)
-        for k, c in enumerate(contiguous):
-            raw[labels == k] = COCO_STUFF_CATEGORIES[c]["id"] - 1
-        save_jpeg(image, os.path.join(coco_root, split, stem + ".jpg"))
-        save_png(raw, os.path.join(coco_root, RAW_LABEL_DIR, split, stem + ".png"))
-        converted = os.path.join(coco_root, LABEL_DIR, split, stem + ".png")
-        if os.path.exists(converted):
-            os.remove(converted)  # stale output of an earlier call with other arguments
-    prepare_coco_stuff_sem_seg(coco_root, (split,))
-    return coco_root
-
-
 def write_synthetic_datasets(
     root: str, image_size: tuple[int, int] = (96, 128), seed: int = 0
 ) -> list[str]:
@@ -561,7 +446,7 @@ _REGISTERED_SYNTHETIC: dict[str, tuple] = {}
 
 def _ensure_synthetic_coco(args: tuple) -> str:
     root, split, categories, num_images, image_size, seed = args
-    folder, json_name, _ = _COCO_SPLITS[split]
+    json_name = _COCO_SPLITS[split][1]
     path = os.path.join(root, "coco", "annotations", json_name)
     expected = _info(
         "coco",
@@ -634,7 +519,7 @@ def register_synthetic_coco(
     )
     if _REGISTERED_SYNTHETIC.get(name) == args and name in DatasetCatalog:
         return
-    _check_split(split, _COCO_SPLITS, "register_synthetic_coco")
+    check_split(split, _COCO_SPLITS, "register_synthetic_coco")
     DatasetCatalog.remove(name)
     MetadataCatalog.remove(name)
     call_args = (root, split, cats, num_images, tuple(image_size), seed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,9 @@ __all__ = [
     "mask_to_uncompressed_rle",
     "save_jpeg",
     "save_png",
+    "scene_rng",
+    "check_split",
+    "check_num_classes",
 ]
 
 SHAPES = ("circle", "square", "triangle")
@@ -260,3 +264,33 @@ def save_jpeg(image: np.ndarray, path: str) -> None:
 def save_png(label: np.ndarray, path: str) -> None:
     """Writes a uint8 label map as a single-channel PNG, atomically."""
     _atomic_save(Image.fromarray(np.ascontiguousarray(label, dtype=np.uint8)), path, format="PNG")
+
+
+def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
+    """Random generator of one synthetic image.
+
+    One stream per image, so changing ``num_images`` does not change the images already written,
+    and different datasets/splits get different images for the same seed.
+
+    Args:
+        seed: the writer's seed.
+        kind: dataset kind, e.g. ``"coco"``.
+        split: split name.
+        index: image index in the split.
+    """
+    return np.random.default_rng([seed, zlib.crc32(f"{kind}/{split}".encode()), index])
+
+
+def check_split(split: str, known: Sequence[str], writer: str) -> None:
+    """Raises ``ValueError`` naming ``writer`` and the known splits if ``split`` is unknown."""
+    if split not in known:
+        raise ValueError(f"{writer}: unknown split {split!r}; expected one of {sorted(known)}")
+
+
+def check_num_classes(num_classes: int, categories: Sequence, writer: str) -> None:
+    """Raises ``ValueError`` unless ``1 <= num_classes <= len(categories)``."""
+    if not 1 <= num_classes <= len(categories):
+        raise ValueError(
+            f"{writer}: num_classes={num_classes} must be in 1..{len(categories)} (the number "
+            "of categories)"
+        )

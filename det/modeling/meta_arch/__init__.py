@@ -1,1 +1,5 @@
-"""Package placeholder: filled by the owning work item."""
+"""Meta-architectures: whole models that take the per-image input dicts."""
+
+from .rcnn import GeneralizedRCNN
+
+__all__ = ["GeneralizedRCNN"]
