@@ -8,7 +8,7 @@ measures forward (eval, no grad) and forward + backward (train mode, loss = mean
 features) wall time (median over repeats after a warm-up) and peak memory, and checks that the
 two variants give the same features.
 
-* CPU (default when no GPU): a tiny ViT and the ViT-B layout at 256 px, float32. Peak memory is
+* CPU (default when no GPU): a tiny ViT at 384 px and the ViT-B layout at 128 px, float32. Peak memory is
   the high-water mark of tensor memory allocated during the step, reconstructed from the
   profiler's allocation records (weights and inputs excluded).
 * CUDA: ViT-B and ViT-L at 1024 and 1536 px with the model-card window layouts, fp16 autocast as
@@ -55,8 +55,8 @@ class Case:
 
 
 CPU_CASES = [
-    Case("tiny (192/12/3)", 256, 8, 192, 12, 3, (2, 5, 8, 11)),
-    Case("B layout (768/12/12)", 256, 8, 768, 12, 12, (2, 5, 8, 11)),
+    Case("tiny (192/12/3), win 8", 384, 8, 192, 12, 3, (2, 5, 8, 11)),
+    Case("B layout (768/12/12), win 4", 128, 4, 768, 12, 12, (2, 5, 8, 11)),
 ]
 CUDA_CASES = [
     Case("B, 4 global, win 16", 1024, 16, 768, 12, 12, (2, 5, 8, 11)),

@@ -117,10 +117,16 @@ def _time(fn):
     return out, time.process_time() - start
 
 
-def _timed_path(fn, *args, **kwargs):
-    start = time.perf_counter()
-    stats, timings = fn(*args, **kwargs)
-    return stats, timings, time.perf_counter() - start
+def _timed_path(repeats, fn, *args, **kwargs):
+    """Run a path ``repeats`` times; keep the run with the least total CPU time."""
+    best = None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        stats, timings = fn(*args, **kwargs)
+        run = (stats, timings, time.perf_counter() - start)
+        if best is None or sum(timings.values()) < sum(best[1].values()):
+            best = run
+    return best
 
 
 def _run_pycocotools(json_file, preds, cat_ids, args):
@@ -217,6 +223,7 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, nargs=2, default=[480, 640], metavar=("H", "W"))
     parser.add_argument("--segm", action="store_true", help="also evaluate box-shaped masks")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1, help="report each path's fastest run")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -238,18 +245,23 @@ def main(argv=None):
             thing_classes=[f"class{c}" for c in cat_ids],
             thing_dataset_id_to_contiguous_id={c: i for i, c in enumerate(cat_ids)},
         )
-        ref_stats, ref_t, ref_wall = _timed_path(_run_pycocotools, json_file, preds, cat_ids, args)
+        ref_stats, ref_t, ref_wall = _timed_path(
+            args.repeats, _run_pycocotools, json_file, preds, cat_ids, args
+        )
         print(f"pycocotools: {sum(ref_t.values()):.1f} CPU s, {ref_wall:.1f} s wall {ref_t}")
         rows = [("pycocotools (direct)", ref_t, ref_wall, "reference")]
         paths = [("det COCOEvaluator", False)]
         try:
-            import faster_coco_eval  # noqa: F401
+            import faster_coco_eval
 
-            paths.append(("det COCOEvaluator, `use_fast_impl=True` (faster-coco-eval)", True))
+            version = faster_coco_eval.__version__
+            paths.append((f"det, `use_fast_impl=True` (faster-coco-eval {version})", True))
         except ImportError:
             print("faster_coco_eval not importable: skipping use_fast_impl=True")
         for label, fast in paths:
-            stats, t, wall = _timed_path(_run_det, name, preds, args, use_fast_impl=fast)
+            stats, t, wall = _timed_path(
+                args.repeats, _run_det, name, preds, args, use_fast_impl=fast
+            )
             same = all(_same(stats[k], ref_stats[k]) for k in ref_stats)
             rows.append((label, t, wall, "yes" if same else "NO"))
             print(f"{label}: {sum(t.values()):.1f} CPU s, {wall:.1f} s wall {t}")

@@ -7,12 +7,15 @@ Annotation dicts follow the dataset-dict contract of DESIGN.md: ``bbox`` + ``bbo
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pycocotools.mask as mask_util
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from det.structures import BitMasks, Boxes, BoxMode, Instances, PolygonMasks, polygons_to_bitmask
+from det.utils.logger import log_first_n
 
 from .datasets.sem_seg import read_sem_seg_gt
 from .transforms import TransformList
@@ -217,8 +220,8 @@ def annotations_to_instances(
     Args:
         annos: transformed annotations (see :func:`transform_instance_annotations`).
         image_size: (h, w) of the transformed image.
-        mask_format: "polygon" (``PolygonMasks``; every segmentation must then be polygons) or
-            "bitmask" (``BitMasks``, any segmentation kind).
+        mask_format: "polygon" (``PolygonMasks``; an image with an RLE or binary mask falls back
+            to ``BitMasks``, with a warning) or "bitmask" (``BitMasks``).
 
     Returns:
         Instances: ``gt_boxes`` (Boxes, XYXY absolute), ``gt_classes`` (Tensor[N] int64) and,
@@ -234,16 +237,17 @@ def annotations_to_instances(
 
     if annos and "segmentation" in annos[0]:
         segms = [a["segmentation"] for a in annos]
-        if mask_format == "polygon":
-            for i, s in enumerate(segms):
-                if not isinstance(s, list):
-                    raise ValueError(
-                        f"Annotation {i} has a {type(s).__name__} segmentation but "
-                        "mask_format='polygon' needs polygons; use instance_mask_format="
-                        "'bitmask' for RLE or binary masks"
-                    )
+        if mask_format == "polygon" and all(isinstance(s, list) for s in segms):
             target.gt_masks = PolygonMasks(segms)
         else:
+            if mask_format == "polygon":
+                # detectron2 raises here; COCO-format exports often store some objects as RLE.
+                log_first_n(
+                    logging.WARNING,
+                    "Some instance masks are RLE or binary arrays, not polygons: their images "
+                    "get BitMasks instead of PolygonMasks. Set instance_mask_format='bitmask' "
+                    "to use BitMasks for every image.",
+                )
             masks = [torch.from_numpy(np.ascontiguousarray(_to_bitmask(s, h, w))) for s in segms]
             target.gt_masks = BitMasks(torch.stack(masks))
     return target

@@ -17,6 +17,7 @@ from det.engine.hooks import (
     PeriodicWriter,
 )
 from det.engine.launch import DEFAULT_TIMEOUT, launch
+from det.engine.predictor import Predictor
 from det.engine.train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "LRScheduler",
     "PeriodicCheckpointer",
     "PeriodicWriter",
+    "Predictor",
     "SimpleTrainer",
     "TrainerBase",
     "create_ddp_model",

@@ -89,14 +89,18 @@ def compact_instances(instances: Any, img_id: int) -> dict:
     return record
 
 
-def _encode_masks(masks: torch.Tensor) -> list[dict]:
+def _encode_masks(masks: Any) -> list[dict]:
+    if hasattr(masks, "tensor"):  # BitMasks
+        masks = masks.tensor
     if masks.dtype.is_floating_point:
         masks = masks >= 0.5
-    masks = masks.detach().to("cpu", torch.uint8)
     if len(masks) == 0:
         return []
-    # One C call for all N masks; pycocotools wants H x W x N in Fortran order.
-    rles = mask_util.encode(np.asfortranarray(masks.permute(1, 2, 0).numpy()))
+    # pycocotools wants H x W x N in Fortran order, which is the memory layout of a C-contiguous
+    # N x W x H array: transpose on the masks' device (the GPU during inference), then encode all
+    # N masks in one C call without another copy.
+    nwh = masks.detach().to(torch.uint8).transpose(1, 2).contiguous().cpu().numpy()
+    rles = mask_util.encode(nwh.transpose(2, 1, 0))
     for rle in rles:
         rle["counts"] = rle["counts"].decode("utf-8")
     return rles
@@ -251,11 +255,6 @@ def _run_coco_eval(
     use_fast_impl: bool = False,
 ) -> COCOeval:
     """Run (Fast)COCOeval on ``coco_results`` (mutated by ``loadRes``) and return it summarized."""
-    if iou_type == "segm":
-        # With a bbox present loadRes would take the box area as the instance area, which
-        # changes the small/medium/large split for masks; detectron2 drops it for the same reason.
-        for result in coco_results:
-            result.pop("bbox", None)
     custom_max = iou_type != "keypoints" and max_dets_per_image[2] != 100
     if use_fast_impl:
         coco_eval = _fast_coco_eval(coco_gt, coco_results, iou_type)
@@ -485,8 +484,9 @@ class COCOEvaluator(DatasetEvaluator):
 
 
 _TASK_RECORD_KEY = {"bbox": "boxes", "segm": "rles", "keypoints": "keypoints"}
-# keypoint results keep their box: loadRes then takes the box area as the instance area, which is
-# what detectron2 (and so every published keypoint AP) does.
+# loadRes takes the area of a result from its bbox whenever one is present. Mask results therefore
+# carry no bbox (their area must be the mask area, or the small/medium/large split changes;
+# detectron2 drops it too), while keypoint results keep theirs, as in detectron2.
 _TASK_FIELDS = {"bbox": ["bbox"], "segm": ["segmentation"], "keypoints": ["bbox", "keypoints"]}
 
 

@@ -195,3 +195,48 @@ def test_lvis_config_sampler_uses_the_train_dataset(toy_datasets, monkeypatch):
     total = instantiate(cfg.dataloader.train.sampler)
     r = total._int_part + total._frac_part
     torch.testing.assert_close(r, torch.tensor([math.sqrt(2), 2.0, 2.0, math.sqrt(2)]))
+
+
+def test_lsj_config_loaders_on_synthetic_coco(tmp_path, monkeypatch):
+    from det.data.datasets import register_synthetic_coco
+    from det.structures import BitMasks, PolygonMasks
+
+    _as_rank(monkeypatch, 0, 1)
+    name = "_synthetic_coco_for_loader_test"
+    register_synthetic_coco(name, str(tmp_path), num_images=6, image_size=(96, 128))
+    try:
+        cfg = LazyConfig.load(os.path.join(CONFIG_DIR, "coco_lsj.py"))
+        LazyConfig.apply_overrides(
+            cfg,
+            [
+                f"dataloader.train.dataset.names={name}",
+                f"dataloader.test.dataset.names={name}",
+                "dataloader.train.mapper.augmentations.image_size=64",
+                "dataloader.train.total_batch_size=2",
+                "dataloader.train.num_workers=0",
+                "dataloader.test.num_workers=0",
+            ],
+        )
+        np.random.seed(0)
+        train = instantiate(cfg.dataloader.train)
+        for batch in itertools.islice(iter(train), 4):
+            assert len(batch) == 2
+            for d in batch:
+                assert d["image"].dtype == torch.uint8 and d["image"].shape[0] == 3
+                h, w = d["image"].shape[1:]
+                assert h <= 64 and w <= 64
+                inst = d["instances"]
+                assert isinstance(inst.gt_masks, (BitMasks, PolygonMasks))
+                assert (inst.gt_classes >= 0).all() and (inst.gt_classes < 3).all()
+                boxes = inst.gt_boxes.tensor
+                assert (boxes[:, 2:] > boxes[:, :2]).all()
+                assert (boxes >= 0).all() and (boxes[:, 2] <= w).all() and (boxes[:, 3] <= h).all()
+                # recompute_boxes: boxes are the tight boxes of the masks.
+                torch.testing.assert_close(boxes, inst.gt_masks.get_bounding_boxes().tensor)
+        test = instantiate(cfg.dataloader.test)
+        batches = list(test)
+        assert len(batches) == 6 and all(len(b) == 1 for b in batches)
+        assert all(max(b[0]["image"].shape[1:]) == 64 for b in batches)  # long side = image_size
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)

@@ -91,10 +91,12 @@ def test_bitmask_format_accepts_rle_and_polygons(tmp_path):
     np.testing.assert_array_equal(masks.tensor[1].numpy(), expected)
     # BGR: the red triangle's first channel is the blue value.
     assert out["image"][0, 15, 15] == COLOR[2] and out["image"][2, 15, 15] == COLOR[0]
-    with pytest.raises(ValueError, match="bitmask"):
-        DatasetMapper(True, augmentations=[], image_format="RGB", use_instance_mask=True)(
-            _record(path, rle_rect=True)
-        )
+    # Polygon mode: an image holding an RLE object falls back to BitMasks (detectron2 raises).
+    polygon_mode = DatasetMapper(True, augmentations=[], image_format="RGB", use_instance_mask=True)
+    fallback = polygon_mode(_record(path, rle_rect=True))["instances"].gt_masks
+    assert isinstance(fallback, BitMasks)
+    assert torch.equal(fallback.tensor, masks.tensor)
+    assert isinstance(polygon_mode(_record(path))["instances"].gt_masks, PolygonMasks)
 
 
 def test_crop_removes_empty_instances_and_recomputes_boxes(tmp_path):

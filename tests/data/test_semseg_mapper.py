@@ -137,3 +137,48 @@ def test_semseg_configs():
     stuff = LazyConfig.load(os.path.join(cfg_dir, "coco_stuff_semseg.py"))
     assert stuff.dataloader.train.mapper.num_classes == 171
     assert stuff.dataloader.evaluator.dataset_name == "coco_2017_val_stuff_sem_seg"
+
+
+def test_ade20k_config_loaders_on_synthetic_data(tmp_path, monkeypatch):
+    import itertools
+    import os
+
+    from det.config import LazyConfig, instantiate
+    from det.data.datasets import get_datasets_root, register_all_ade20k, write_synthetic_ade20k
+    from det.utils import comm
+
+    monkeypatch.setattr(comm, "get_world_size", lambda: 1)
+    monkeypatch.setattr(comm, "get_rank", lambda: 0)
+    for split in ("training", "validation"):
+        write_synthetic_ade20k(str(tmp_path), split, num_images=3, image_size=(48, 64))
+    register_all_ade20k(str(tmp_path))
+    try:
+        cfg_dir = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "common", "data")
+        cfg = LazyConfig.load(os.path.join(cfg_dir, "ade20k_semseg.py"))
+        LazyConfig.apply_overrides(
+            cfg,
+            [
+                "dataloader.train.mapper.augmentations.crop_size=32",
+                "dataloader.train.total_batch_size=2",
+                "dataloader.train.num_workers=0",
+                "dataloader.test.num_workers=0",
+            ],
+        )
+        np.random.seed(0)
+        for batch in itertools.islice(iter(instantiate(cfg.dataloader.train)), 3):
+            for d in batch:
+                sem = d["sem_seg"]
+                assert max(sem.shape) <= 32 and d["image"].shape[1:] == sem.shape
+                valid = sem[sem != 255]
+                assert (valid >= 0).all() and (valid < 150).all()  # reduce_zero_label applied
+                inst = d["instances"]
+                for c, m in zip(inst.gt_classes.tolist(), inst.gt_masks):
+                    assert torch.equal(m, sem == c)
+        test_batches = list(instantiate(cfg.dataloader.test))
+        assert len(test_batches) == 3
+        for (d,) in test_batches:
+            h, w = d["image"].shape[1:]
+            assert h % 32 == 0 and w % 32 == 0 and (d["height"], d["width"]) == (48, 64)
+            assert d["sem_seg_file_name"].endswith(".png")
+    finally:
+        register_all_ade20k(get_datasets_root())

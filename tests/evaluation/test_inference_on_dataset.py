@@ -180,6 +180,7 @@ def _ddp_worker(rank, root):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # spawns two interpreters that import torch
 def test_two_process_gather_equals_single_process(tmp_path):
     root = str(tmp_path)
     mp.start_processes(_ddp_worker, args=(root,), nprocs=2, join=True, start_method="spawn")

@@ -9,6 +9,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from .lr_decay import get_vit_lr_decay_rate
 from .plain_vit import PlainViT
 from .residual_block import ResBottleneckBlock
 from .rope import VisionRotaryEmbeddingFast
@@ -16,7 +17,9 @@ from .rope_attention import RopeAttention
 from .swiglu import SwiGLU
 from .vit_block import ViTBlock
 
-__all__ = ["ViT"]
+# get_vit_lr_decay_rate is re-exported at detectron2's path (modeling/backbone/vit.py) so
+# configs written against detectron2 keep their import line.
+__all__ = ["ViT", "get_vit_lr_decay_rate"]
 
 
 class ViT(PlainViT):

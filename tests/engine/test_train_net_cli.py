@@ -1,0 +1,216 @@
+"""tools/lazyconfig_train_net.py on the toy config: output layout, resume, 2 processes, errors."""
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from det.config import LazyConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOY = os.path.join(REPO, "tests", "engine", "toy")
+TOOL = os.path.join(REPO, "tools", "lazyconfig_train_net.py")
+CONFIG = os.path.join(TOY, "toy_config.py")
+
+
+def _run(flags, overrides, timeout=300):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, TOY]), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, TOOL, "--config-file", CONFIG, *flags, *overrides]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _raw_losses(path):
+    # The last record per iteration wins (a resumed run repeats iterations after the checkpoint).
+    losses = {}
+    for line in open(path):
+        record = json.loads(line)
+        losses[record.pop("iteration")] = record
+    return losses
+
+
+def _metrics(out_dir):
+    return [json.loads(line) for line in open(os.path.join(out_dir, "metrics.json"))]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    proc = _run([], [f"train.output_dir={out}", f"model.raw_loss_file={out}/raw.jsonl"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+@pytest.mark.slow
+def test_training_writes_the_output_layout_and_evaluates(reference_run):
+    out, proc = reference_run
+    files = set(os.listdir(out))
+    expected = {"config.yaml", "log.txt", "metrics.json", "last_checkpoint", "model_final.pth"}
+    expected |= {"model_0000003.pth", "model_0000007.pth", "model_0000011.pth"}
+    assert expected <= files
+    assert any(f.startswith("events.out.tfevents.") for f in files)
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
+
+    cfg = LazyConfig.load(str(out / "config.yaml"))
+    assert cfg.model._target_ == "toy_model.ToyClassifier" and cfg.train.max_iter == 12
+    assert cfg.train.output_dir == str(out)
+
+    metrics = _metrics(out)
+    train_iters = [m["iteration"] for m in metrics if "total_loss" in m]
+    assert train_iters == list(range(12))
+    evals = [m for m in metrics if "toy/accuracy" in m]
+    assert [m["iteration"] for m in evals] == [5, 12]  # eval_period 6, and after training
+
+    log = (out / "log.txt").read_text()
+    assert "copypaste: Task: toy" in log and "copypaste: accuracy,count" in log
+    assert "total_loss:" in log and "lr:" in log and "eta:" in log
+
+    final = torch.load(out / "model_final.pth", weights_only=True)
+    assert set(final) == {"model", "trainer", "iteration"} and final["iteration"] == 11
+    assert set(final["trainer"]) == {"iteration", "optimizer", "hooks"}
+    assert final["trainer"]["hooks"]["LRScheduler"]["last_epoch"] == 12
+
+
+@pytest.mark.slow
+def test_resume_after_kill_continues_identically(reference_run, tmp_path):
+    ref_out, _ = reference_run
+    out = tmp_path / "run"
+    raw = tmp_path / "raw.jsonl"
+    overrides = [f"train.output_dir={out}", f"model.raw_loss_file={raw}"]
+    killed = _run([], [*overrides, "dataloader.train.kill_at_batch=6"])
+    assert killed.returncode == -9  # SIGKILL while reading the batch of iteration 6
+    assert (out / "last_checkpoint").read_text() == "model_0000003.pth"
+
+    init = ref_out / "model_0000007.pth"  # any existing file: --resume must ignore it
+    resumed = _run(["--resume"], [*overrides, f"train.init_checkpoint={init}"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert f"init_checkpoint '{init}' is ignored" in log
+    assert "Starting training from iteration 4" in log
+
+    reference = _raw_losses(ref_out / "raw.jsonl")
+    ours = _raw_losses(raw)
+    assert sorted(ours) == list(range(12))
+    for it in range(12):
+        assert ours[it] == pytest.approx(reference[it], rel=1e-6, abs=1e-9), it
+
+    a = torch.load(ref_out / "model_final.pth", weights_only=True)
+    b = torch.load(out / "model_final.pth", weights_only=True)
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=1e-6, atol=1e-8)
+    assert a["trainer"]["hooks"] == b["trainer"]["hooks"]
+    opt_a, opt_b = a["trainer"]["optimizer"], b["trainer"]["optimizer"]
+    assert opt_a["param_groups"] == opt_b["param_groups"]
+    for idx, state in opt_a["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(opt_b["state"][idx][name], value, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(reference_run, tmp_path):
+    ref_out, _ = reference_run
+    out = tmp_path / "two"
+    proc = _run(["--num-gpus", "2", "--dist-url", "auto"], [f"train.output_dir={out}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "log.txt.rank1").exists()
+    assert "World size: 2" in (out / "log.txt").read_text()
+    # Each process sees half of the global batch of 8; losses are averaged over processes.
+    ours = [m for m in _metrics(out) if "total_loss" in m]
+    reference = [m for m in _metrics(ref_out) if "total_loss" in m]
+    assert len(ours) == len(reference) == 12
+    for a, b in zip(ours, reference):
+        assert a["total_loss"] == pytest.approx(b["total_loss"], rel=1e-5)
+    acc = [m["toy/accuracy"] for m in _metrics(out) if "toy/accuracy" in m]
+    assert acc == [m["toy/accuracy"] for m in _metrics(ref_out) if "toy/accuracy" in m]
+
+
+@pytest.mark.slow
+def test_missing_config_file_from_the_command_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run(
+        [sys.executable, TOOL, "--config-file", str(tmp_path / "nope.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "nope.py" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---- user mistakes, in-process (fast): one paragraph on stderr, exit status 2, no traceback
+
+
+@pytest.fixture(scope="module")
+def tool():
+    sys.path.insert(0, TOY)
+    spec = importlib.util.spec_from_file_location("lazyconfig_train_net", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    sys.path.remove(TOY)
+
+
+def _invoke(tool, argv):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        with pytest.raises(SystemExit) as info:
+            tool.invoke_main(argv)
+    return info.value.code, err.getvalue(), out.getvalue()
+
+
+def _assert_one_paragraph(stderr, *needles):
+    text = stderr.strip()
+    assert text.startswith("Error: ") and "Traceback" not in text
+    assert "\n\n" not in text
+    for needle in needles:
+        assert needle in text, (needle, text)
+
+
+def test_bad_inputs_are_one_paragraph(tool, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("x = dict(a=1)\nraise RuntimeError('boom in config')\n")
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"\x00not a checkpoint" * 10)
+    out = f"train.output_dir={tmp_path / 'out'}"
+    cases = [
+        (["--config-file", str(tmp_path / "missing.py")], ["missing.py"]),
+        (["--config-file", str(broken)], ["broken.py", "boom in config"]),
+        (["--config-file", CONFIG, "train.max_iter"], ["train.max_iter"]),
+        (["--config-file", CONFIG, "train.max_itr=5"], ["max_itr", "max_iter"]),
+        (["--config-file", CONFIG, out, "--resume"], ["--resume", "before"]),
+        (
+            ["--config-file", CONFIG, out, f"train.init_checkpoint={tmp_path / 'no.pth'}"],
+            ["no.pth", "does not exist"],
+        ),
+        (
+            ["--config-file", CONFIG, out, f"train.init_checkpoint={corrupt}"],
+            ["corrupt.pth", "corrupt"],
+        ),
+    ]
+    for argv, needles in cases:
+        code, stderr, _ = _invoke(tool, argv)
+        assert code == 2, (argv, stderr)
+        _assert_one_paragraph(stderr, *needles)
+
+
+@pytest.mark.slow
+def test_eval_only_reproduces_the_final_evaluation(tool, reference_run):
+    ref_out, _ = reference_run
+    final_acc = [m for m in _metrics(ref_out) if "toy/accuracy" in m][-1]["toy/accuracy"]
+    argv = [
+        "--config-file",
+        CONFIG,
+        "--eval-only",
+        f"train.output_dir={ref_out / 'eval'}",
+        f"train.init_checkpoint={ref_out / 'model_final.pth'}",
+    ]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tool.invoke_main(argv)
+    assert f"'accuracy': {final_acc}" in out.getvalue()
