@@ -57,7 +57,9 @@ def reference(value, spatial_shapes, level_start_index, sampling_locations, atte
     for lvl, (v, (h, w)) in enumerate(zip(value.split(sizes, 1), spatial_shapes.tolist())):
         v = v.flatten(2).transpose(1, 2).reshape(n * m, d, h, w)
         g = grids[:, :, :, lvl].transpose(1, 2).flatten(0, 1)  # [N * M, Lq, P, 2]
-        samples.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
+        samples.append(
+            F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+        )
     weights = attention_weights.transpose(1, 2).reshape(n * m, 1, lq, num_levels * p)
     out = (torch.stack(samples, dim=-2).flatten(-2) * weights).sum(-1)
     return out.view(n, m * d, lq).transpose(1, 2).contiguous()
@@ -293,7 +295,9 @@ def main(argv=None):
     section = "\n".join(lines)
     print("\n" + section)
     if not args.no_write:
-        _update_results_md(section, os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
+        _update_results_md(
+            section, os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+        )
 
 
 if __name__ == "__main__":

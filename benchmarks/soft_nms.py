@@ -119,9 +119,13 @@ def main() -> None:
     parser.add_argument("--method", default="linear", choices=["naive", "linear", "gaussian"])
     parser.add_argument("--iou-threshold", type=float, default=0.6)
     parser.add_argument("--reference-budget", type=float, default=60.0, help="seconds")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (the reference uses one)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
 
+    torch.set_num_threads(args.threads)
     reference = _load_reference()
     device_name = (
         torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor()
@@ -129,10 +133,10 @@ def main() -> None:
     lines = [
         "## Soft-NMS (`det.layers.soft_nms`, mmcv 1.7.1 semantics)",
         "",
-        f"`python benchmarks/soft_nms.py --device {args.device}`: {args.method}, IoU threshold "
-        f"{args.iou_threshold}, min_score 1e-3; random boxes on a 1333x800 image, uniform "
-        f"scores. Device: {args.device} ({device_name or 'unknown'}), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} CPU threads.",
+        f"`python benchmarks/soft_nms.py --device {args.device} --threads {args.threads}`: "
+        f"{args.method}, IoU threshold {args.iou_threshold}, min_score 1e-3; random boxes on a "
+        f"1333x800 image, uniform scores. Device: {args.device} ({device_name or 'unknown'}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s).",
         "Reference: the per-box NumPy translation of mmcv's loop that the tests compare against; "
         f"run only where estimated (O(N^2) from the smaller runs) to finish within "
         f"{args.reference_budget:.0f} s. Times in seconds per call.",

@@ -264,7 +264,11 @@ class Checkpointer:
     @staticmethod
     def _corrupt(path: str, error: Exception) -> CorruptCheckpointError:
         size = os.path.getsize(path)
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        text = str(error)
+        # torch's weights_only message starts with generic advice; the cause follows this tag.
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+        reason = detail.group(1) if detail else (text.strip().splitlines() or [""])[0]
+        reason = reason.strip() or "no details"
         return CorruptCheckpointError(
             f"Checkpoint '{path}' ({size} bytes) is truncated or corrupt and cannot be read "
             f"({type(error).__name__}: {reason[:200]}). Re-download or re-create it; for a "

@@ -108,7 +108,9 @@ class HungarianMatcher(nn.Module):
             out, tgt = out.float(), tgt.float()
             cost_mask = batch_sigmoid_ce_cost(out, tgt)
             cost_dice = batch_dice_cost(out, tgt)
-        return self.cost_mask * cost_mask + self.cost_class * cost_class + self.cost_dice * cost_dice
+        return (
+            self.cost_mask * cost_mask + self.cost_class * cost_class + self.cost_dice * cost_dice
+        )
 
     @torch.no_grad()
     def forward(

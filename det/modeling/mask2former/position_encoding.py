@@ -35,7 +35,9 @@ class PositionEmbeddingSine(nn.Module):
     ) -> None:
         super().__init__()
         if num_pos_feats % 2 != 0:
-            raise ValueError(f"PositionEmbeddingSine: num_pos_feats must be even, got {num_pos_feats}")
+            raise ValueError(
+                f"PositionEmbeddingSine: num_pos_feats must be even, got {num_pos_feats}"
+            )
         if scale is not None and not normalize:
             raise ValueError("PositionEmbeddingSine: scale is only used with normalize=True")
         self.num_pos_feats = num_pos_feats
@@ -65,7 +67,9 @@ class PositionEmbeddingSine(nn.Module):
             y_embed = y_embed / (y_embed[:, -1:, :] + eps) * self.scale
             x_embed = x_embed / (x_embed[:, :, -1:] + eps) * self.scale
         dim_t = torch.arange(self.num_pos_feats, dtype=torch.float32, device=x.device)
-        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / self.num_pos_feats)
+        dim_t = self.temperature ** (
+            2 * torch.div(dim_t, 2, rounding_mode="floor") / self.num_pos_feats
+        )
         pos_x = x_embed[..., None] / dim_t
         pos_y = y_embed[..., None] / dim_t
         pos_x = torch.stack((pos_x[..., 0::2].sin(), pos_x[..., 1::2].cos()), dim=4).flatten(3)

@@ -59,8 +59,7 @@ class MaskFormer(nn.Module):
         size_divisibility: int,
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
-        inference: Callable[[SegmentFn, torch.Tensor, tuple[int, int]], torch.Tensor]
-        | None = None,
+        inference: Callable[[SegmentFn, torch.Tensor, tuple[int, int]], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -84,7 +83,9 @@ class MaskFormer(nn.Module):
         return self.pixel_mean.device
 
     def _batch(self, images: Sequence[torch.Tensor]) -> ImageList:
-        normalized = [(x.to(self.device).float() - self.pixel_mean) / self.pixel_std for x in images]
+        normalized = [
+            (x.to(self.device).float() - self.pixel_mean) / self.pixel_std for x in images
+        ]
         return ImageList.from_tensors(
             normalized,
             self.size_divisibility,
@@ -118,7 +119,9 @@ class MaskFormer(nn.Module):
         """
         batch = self._batch(list(images))
         outputs = self.sem_seg_head(self.backbone(batch.tensor))
-        scores = self.semantic_inference(outputs["pred_logits"].float(), outputs["pred_masks"].float())
+        scores = self.semantic_inference(
+            outputs["pred_logits"].float(), outputs["pred_masks"].float()
+        )
         scores = F.interpolate(
             scores, size=batch.tensor.shape[-2:], mode="bilinear", align_corners=False
         )

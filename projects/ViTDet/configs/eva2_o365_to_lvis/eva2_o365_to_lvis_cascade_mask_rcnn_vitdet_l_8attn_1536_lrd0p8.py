@@ -14,6 +14,7 @@ from ..eva2_o365_to_coco.eva2_o365_to_coco_cascade_mask_rcnn_vitdet_l_8attn_1536
 )
 
 model.roi_heads = _lvis_model.roi_heads
+dataloader.train.total_batch_size = 64
 train.max_iter = 70000
 train.eval_period = 5000
 train.checkpointer.period = 5000
