@@ -8,9 +8,9 @@ measures forward (eval, no grad) and forward + backward (train mode, loss = mean
 features) wall time (median over repeats after a warm-up) and peak memory, and checks that the
 two variants give the same features.
 
-* CPU (default when no GPU): a tiny ViT at 384 px and the ViT-B layout at 128 px, float32. Peak memory is
-  the high-water mark of tensor memory allocated during the step, reconstructed from the
-  profiler's allocation records (weights and inputs excluded).
+* CPU (default when no GPU): a tiny ViT at 384 px and the ViT-B layout at 128 px, float32.
+  Peak memory is the high-water mark of tensor memory allocated during the step,
+  reconstructed from the profiler's allocation records (weights and inputs excluded).
 * CUDA: ViT-B and ViT-L at 1024 and 1536 px with the model-card window layouts, fp16 autocast as
   in training, batch 1. Peak memory is ``torch.cuda.max_memory_allocated`` above the weights.
 
@@ -191,6 +191,9 @@ def _machine(device: torch.device) -> str:
     parts = [f"CPU {cpu} ({os.cpu_count()} logical cores, torch threads {torch.get_num_threads()})"]
     if device.type == "cuda":
         parts.insert(0, f"GPU {torch.cuda.get_device_name(device)}")
+    if hasattr(os, "getloadavg"):
+        # A shared machine's load explains noisy or slow numbers.
+        parts.append(f"load average {os.getloadavg()[0]:.1f} at the end")
     parts.append(f"torch {torch.__version__}, Python {platform.python_version()}")
     return "; ".join(parts)
 

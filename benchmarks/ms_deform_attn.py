@@ -202,15 +202,16 @@ def peak_bytes(fn, inputs, spatial, start, device):
 
 
 def check_outputs(inputs, spatial, start):
-    """Max |difference| of outputs and input gradients of every implementation vs reference."""
+    """Max |difference| vs the reference of the output and of the gradients of value and
+    attention weights. (Gradients w.r.t. locations jump where a location crosses a pixel centre;
+    with millions of samples some lie within rounding of one, so they are not compared.)"""
     results = {}
     for name, fn in IMPLEMENTATIONS.items():
         for t in inputs:
             t.grad = None
         out = fn(inputs[0], spatial, start, inputs[1], inputs[2])
-        grad = torch.ones_like(out)
-        out.backward(grad)
-        results[name] = [out.detach()] + [t.grad.clone() for t in inputs]
+        out.backward(torch.ones_like(out))
+        results[name] = [out.detach(), inputs[0].grad.clone(), inputs[2].grad.clone()]
     ref = results["reference (stack levels)"]
     return {
         name: max(float((a - b).abs().max()) for a, b in zip(res, ref))
@@ -279,7 +280,7 @@ def main(argv=None):
         f"Command: `python benchmarks/ms_deform_attn.py {' '.join(argv or sys.argv[1:])}`".rstrip(),
         "",
         "| device | implementation | forward ms | forward + backward ms | peak MiB | kept MiB "
-        "| max abs diff vs reference |",
+        "| max abs diff vs reference (output, grads) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for device in devices:

@@ -1,5 +1,7 @@
-"""Test-wide settings: one CPU thread per process, and the ``gpu`` marker's skip on CPU."""
+"""Test-wide settings: one CPU thread per process, the ``gpu`` marker's skip on CPU, and a
+``det_caplog`` fixture."""
 
+import logging
 import os
 
 # Set before any test starts a subprocess, which inherits it: the suite shares few cores.
@@ -18,3 +20,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def det_caplog(caplog):
+    """``caplog`` that also receives records of the ``det`` loggers.
+
+    ``det.utils.logger.setup_logger`` (run by ``default_setup`` in earlier tests) turns off
+    propagation to the root logger, where ``caplog`` listens; this attaches its handler to
+    ``det`` directly.
+    """
+    logger = logging.getLogger("det")
+    logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)

@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import math
+import re
 import sys
 from collections import Counter
 from typing import Any
@@ -42,6 +43,13 @@ from det.utils.logger import setup_logger
 logger = logging.getLogger("det.analyze_model")
 
 _TASKS = ("parameter", "flop", "activation")
+# Elementwise, indexing and shape ops: not counted (as in detectron2) and not worth listing.
+_CHEAP_OPS = re.compile(
+    r"^(aten::(add|sub|mul|div|rsub|neg|exp|log|log2|sqrt|rsqrt|pow|ceil|floor|clamp|min|max|"
+    r"abs|sigmoid|gelu|silu|relu|sin|cos|where|eq|ne|gt|lt|ge|le|meshgrid|movedim|unflatten|"
+    r"repeat_interleave|pad|topk|sort|argmax|cumsum|sum|mean|zeros_like|ones_like|full_like|"
+    r"constant_pad_nd|index|scatter|gather|nonzero|masked_fill)_?|prim::.*)$"
+)
 
 
 def _sdpa_flop(inputs: list[Any], outputs: list[Any]) -> int:
@@ -233,9 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             f"Total FLOPs (multiply-adds) per image: {total:.0f} ({_human(total)}) at input "
             f"size(s) {stats['input_sizes']}"
         )
-        if stats["unsupported_ops"]:
-            ops = ", ".join(f"{k} x{v}" for k, v in sorted(stats["unsupported_ops"].items()))
-            print(f"Ops without a FLOP rule (not counted): {ops}")
+        costly = {k: v for k, v in stats["unsupported_ops"].items() if not _CHEAP_OPS.match(k)}
+        if costly:
+            ops = ", ".join(f"{k} x{v}" for k, v in sorted(costly.items()))
+            print(f"Ops without a FLOP rule (not counted; elementwise ops omitted): {ops}")
     if "activation" in args.tasks:
         print(f"Total activations per image: {stats['activations'].get('__total__', 0):.0f}")
     if args.json:

@@ -1,4 +1,8 @@
-"""Training engine: trainers, hooks, multi-process launch and the tools' defaults."""
+"""Training engine: trainers, hooks, multi-process launch, the tools' defaults, Predictor.
+
+``Predictor`` is imported on first use: it needs ``det.data`` (and torchvision), which the
+training loop and ``launch`` do not.
+"""
 
 from det.engine import hooks
 from det.engine.defaults import (
@@ -17,7 +21,6 @@ from det.engine.hooks import (
     PeriodicWriter,
 )
 from det.engine.launch import DEFAULT_TIMEOUT, launch
-from det.engine.predictor import Predictor
 from det.engine.train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
 __all__ = [
@@ -41,3 +44,11 @@ __all__ = [
     "hooks",
     "launch",
 ]
+
+
+def __getattr__(name: str):
+    if name == "Predictor":
+        from det.engine.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'det.engine' has no attribute '{name}'")

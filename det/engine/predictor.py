@@ -38,7 +38,7 @@ from det.data.catalog import Metadata
 from det.data.detection_utils import read_image
 from det.utils.errors import UserError
 
-__all__ = ["CheckpointMismatchError", "Predictor", "ImageInput"]
+__all__ = ["CheckpointMismatchError", "ImageInput", "MissingWeightsError", "Predictor"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ _FORMATS = ("RGB", "BGR")
 
 class CheckpointMismatchError(CheckpointError):
     """The checkpoint does not provide every weight of the model the config builds."""
+
+
+class MissingWeightsError(UserError, ValueError):
+    """Neither a checkpoint nor ``train.init_checkpoint`` was given."""
 
 
 def _opt(cfg: DictConfig, key: str, default: Any) -> Any:
@@ -87,7 +91,7 @@ class Predictor:
         augmentations: the test-time augmentations (an AugmentationList).
 
     Raises:
-        ValueError: no checkpoint given and ``train.init_checkpoint`` is empty.
+        MissingWeightsError: no checkpoint given and ``train.init_checkpoint`` is empty.
         CheckpointMismatchError: the checkpoint lacks weights of the model (the message names
             the missing keys), or some shapes differ.
     """
@@ -123,7 +127,7 @@ class Predictor:
         if checkpoint is None:
             checkpoint = str(_opt(self.cfg, "train.init_checkpoint", ""))
         if not checkpoint:
-            raise ValueError(
+            raise MissingWeightsError(
                 "Predictor: no weights given; pass checkpoint='path/model_final.pth' or set "
                 "train.init_checkpoint (e.g. the override train.init_checkpoint=path.pth)"
             )

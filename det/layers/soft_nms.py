@@ -23,10 +23,13 @@ next picks must come from the block, so they are simulated on the host with a pr
 block x block weight table. The boxes outside the block then receive the weights of all those
 picks at once (a P x M table, multiplied in pick order so float32 rounding is unchanged). The
 position bookkeeping of the reference (swaps and "move the last box into the hole") is replayed
-on the host, because it decides ties between equal scores.
+on the host, because it decides ties between equal scores. In class-wise mode, where the offset
+trick provably makes every cross-class weight exactly 1, only same-class pairs are computed.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -70,23 +73,7 @@ def soft_nms(
     Two zero-area boxes have IoU 0/0. mmcv then gives ``naive``/``linear`` weight 1 and
     ``gaussian`` a NaN score; here every method uses weight 1 for such a pair.
     """
-    _check_inputs(boxes, scores, method, sigma, min_score)
-    device = boxes.device
-    if boxes.shape[0] == 0:
-        return (
-            torch.empty(0, dtype=torch.int64, device=device),
-            torch.empty(0, dtype=scores.dtype, device=device),
-        )
-    keep, new_scores = _soft_nms_impl(
-        boxes.detach().to(torch.float32),
-        scores.detach().to(device=device, dtype=torch.float32),
-        method,
-        float(np.float32(iou_threshold)),
-        float(np.float32(sigma)),
-        np.float32(min_score),
-        _BLOCK_SIZE,
-    )
-    return keep, new_scores.to(scores.dtype)
+    return _run(boxes, scores, method, iou_threshold, sigma, min_score)
 
 
 def batched_soft_nms(
@@ -127,7 +114,64 @@ def batched_soft_nms(
     else:
         max_coordinate = boxes.max()
     offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
-    return soft_nms(boxes + offsets[:, None], scores, method, iou_threshold, sigma, min_score)
+    shifted = boxes + offsets[:, None]
+    groups = None
+    # Cross-class weights are exactly 1 (and may be skipped) when the classes' shifted boxes do
+    # not overlap, and an IoU of 0 leaves a score unchanged (always true for gaussian).
+    if (method == "gaussian" or iou_threshold > 0) and _groups_separated(shifted, idxs):
+        groups = idxs.to(device=boxes.device, dtype=torch.int64)
+    return _run(shifted, scores, method, iou_threshold, sigma, min_score, groups)
+
+
+def _run(boxes, scores, method, iou_threshold, sigma, min_score, groups=None):
+    _check_inputs(boxes, scores, method, sigma, min_score)
+    device = boxes.device
+    if boxes.shape[0] == 0:
+        return (
+            torch.empty(0, dtype=torch.int64, device=device),
+            torch.empty(0, dtype=scores.dtype, device=device),
+        )
+    ctx = _Context(
+        method,
+        float(np.float32(iou_threshold)),
+        torch.tensor(float(np.float32(sigma)), dtype=torch.float32, device=device),
+        np.float32(min_score),
+        groups,
+    )
+    boxes = boxes.detach().to(torch.float32)
+    keep, new_scores = _soft_nms_impl(
+        boxes, scores.detach().to(device=device, dtype=torch.float32), ctx, _BLOCK_SIZE
+    )
+    return keep, new_scores.to(scores.dtype)
+
+
+def _groups_separated(boxes: torch.Tensor, idxs: torch.Tensor) -> bool:
+    """Whether every box of a group ends (x1) at or before any box of a later group starts."""
+    if boxes.shape[0] == 0:
+        return False
+    uniq, inverse = torch.unique(idxs, return_inverse=True)
+    start = boxes.new_full((len(uniq),), float("inf")).scatter_reduce(
+        0, inverse, boxes[:, 0], "amin"
+    )
+    end = boxes.new_full((len(uniq),), float("-inf")).scatter_reduce(
+        0, inverse, boxes[:, 2], "amax"
+    )
+    return bool((end[:-1] <= start[1:]).all())
+
+
+@dataclass
+class _Context:
+    """Per-call constants: ``groups`` (Tensor[N] or None) marks boxes whose weights on boxes of
+    another group are known to be exactly 1."""
+
+    method: str
+    iou_threshold: float
+    sigma: torch.Tensor
+    min_score: np.float32
+    groups: torch.Tensor | None
+
+    def weights(self, c1, a1, c2, a2) -> torch.Tensor:
+        return _decay_weights(c1, a1, c2, a2, self.method, self.iou_threshold, self.sigma)
 
 
 def _check_inputs(
@@ -163,25 +207,25 @@ def _decay_weights(
     iou_threshold: float,
     sigma: torch.Tensor,
 ) -> torch.Tensor:
-    """Score multipliers that each of the boxes ``coords1`` (picked) applies to ``coords2``.
+    """Score multipliers that boxes ``coords1`` (picked) apply to boxes ``coords2``.
 
     Args:
-        coords1 (Tensor[4, P]), areas1 (Tensor[P]): float32 picked boxes (rows x0, y0, x1, y1)
-            and their areas.
-        coords2 (Tensor[4, M]), areas2 (Tensor[M]): float32 boxes being decayed.
+        coords1 (Tensor[4, ...]), areas1 (Tensor[...]): float32 picked boxes (rows x0, y0, x1,
+            y1) and their areas.
+        coords2 (Tensor[4, ...]), areas2 (Tensor[...]): boxes being decayed; all four tensors
+            broadcast together (e.g. [4, P, 1] with [4, 1, M] for every pair).
         sigma (Tensor[]): 0-d float32 tensor on the boxes' device.
 
     Returns:
-        Tensor[P, M] (float32) of weights.
+        Tensor[...] (float32) of weights, the broadcast shape.
     """
     # Same float32 operations, in the same order, as mmcv's C++ loop, so results match bitwise.
     # One coordinate per row keeps every broadcast contiguous (much faster than [..., :2]).
-    c1 = coords1[:, :, None]
-    c2 = coords2[:, None, :]
+    c1, c2 = coords1, coords2
     width = torch.minimum(c1[2], c2[2]).sub_(torch.maximum(c1[0], c2[0])).clamp_(min=0)
     height = torch.minimum(c1[3], c2[3]).sub_(torch.maximum(c1[1], c2[1])).clamp_(min=0)
     inter = width.mul_(height)
-    iou = inter / (areas1[:, None] + areas2[None, :]).sub_(inter)
+    iou = inter / (areas1 + areas2).sub_(inter)
     if method == "gaussian":
         # 0/0 (two zero-area boxes) -> IoU 0 -> weight 1, where mmcv would produce NaN scores.
         iou.nan_to_num_(nan=0.0)
@@ -305,21 +349,10 @@ def _simulate_block(
 
 
 def _soft_nms_impl(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    method: str,
-    iou_threshold: float,
-    sigma: float,
-    min_score: np.float32,
-    block_size: int,
+    boxes: torch.Tensor, scores: torch.Tensor, ctx: _Context, block_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Blocked soft-NMS on float32 inputs (N > 0). See the module docstring."""
     device = boxes.device
-    sigma_t = torch.tensor(sigma, dtype=torch.float32, device=device)
-
-    def weights_fn(c1, a1, c2, a2):
-        return _decay_weights(c1, a1, c2, a2, method, iou_threshold, sigma_t)
-
     # Device state of the boxes still in play; picked and dropped boxes leave it.
     ids = torch.arange(boxes.shape[0], device=device)
     coords = boxes.t().contiguous()
@@ -331,20 +364,19 @@ def _soft_nms_impl(
     while ids.numel() > 0:
         block, outside_max = _select_block(cur, block_size)
         block_ids = ids[block].cpu().numpy()
-        block_coords, block_areas = coords[:, block], areas[block]
+        bc, ba = coords[:, block], areas[block]
         n_out = ids.numel() - block.numel()
         # The first pick may drop most boxes (all scores < min_score): apply it alone.
         max_picks = 1 if not kept_ids else min(block_size, _MAX_TABLE_ELEMENTS // max(n_out, 1))
         picks, pick_scores, deaths, block_cur, block_alive = _simulate_block(
             cur[block].cpu().numpy(),
-            weights_fn(block_coords, block_areas, block_coords, block_areas).cpu().numpy(),
+            ctx.weights(bc[:, :, None], ba[:, None], bc[:, None, :], ba[None, :]).cpu().numpy(),
             outside_max,
             layout.where[block_ids],
             max(max_picks, 1),
-            min_score,
+            ctx.min_score,
         )
-        block_alive_t = torch.from_numpy(block_alive).to(device)
-        survivors = [block[block_alive_t]]
+        survivors = [block[torch.from_numpy(block_alive).to(device)]]
         new_cur = [torch.from_numpy(block_cur[block_alive]).to(device)]
         out_dead = out_dead_step = np.empty(0, dtype=np.int64)
         if n_out:
@@ -352,20 +384,14 @@ def _soft_nms_impl(
             outside[block] = False
             outside = outside.nonzero().squeeze(1)
             pick_pos = block[torch.as_tensor(picks, device=device)]
-            table = weights_fn(
-                coords[:, pick_pos], areas[pick_pos], coords[:, outside], areas[outside]
-            )
-            out_cur, dropped, out_dead_step = _decay_in_pick_order(cur[outside], table, min_score)
+            decay = _decay_outside if ctx.groups is None else _decay_outside_grouped
+            out_cur, dropped, out_dead_step = decay(ctx, ids, coords, areas, cur, pick_pos, outside)
             out_dead = ids[outside[dropped]].cpu().numpy()
             survivors.insert(0, outside[~dropped])
             new_cur.insert(0, out_cur[~dropped])
-        survivors = torch.cat(survivors)
-        ids, coords, areas, cur = (
-            ids[survivors],
-            coords[:, survivors],
-            areas[survivors],
-            torch.cat(new_cur),
-        )
+        keep_pos = torch.cat(survivors)
+        ids, coords, areas = ids[keep_pos], coords[:, keep_pos], areas[keep_pos]
+        cur = torch.cat(new_cur)
 
         _replay_layout(layout, block_ids, picks, deaths, out_dead, out_dead_step)
         kept_ids.append(block_ids[picks])
@@ -376,29 +402,84 @@ def _soft_nms_impl(
     return keep, new_scores
 
 
-def _decay_in_pick_order(
-    scores: torch.Tensor, weights: torch.Tensor, min_score: np.float32
-) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """Multiply scores by each pick's weights in turn, as the reference does one pick at a time.
+def _decay_outside(ctx, ids, coords, areas, cur, pick_pos, outside):
+    """Apply the picks ``pick_pos`` (in order) to the boxes at ``outside``.
 
     Args:
-        scores (Tensor[M]): current scores of the boxes outside the block.
-        weights (Tensor[P, M]): weights of the P picks, in pick order; overwritten.
+        ids, coords (Tensor[4, M]), areas, cur: device state of the M boxes in play.
+        pick_pos (Tensor[P]), outside (Tensor[M']): positions into that state.
+
+    Returns:
+        (final scores (Tensor[M']), dropped mask (Tensor[M'] bool), pick number at which each
+        dropped box fell below min_score (ndarray[D])).
+    """
+    pc, pa = coords[:, pick_pos], areas[pick_pos]
+    oc, oa = coords[:, outside], areas[outside]
+    table = ctx.weights(pc[:, :, None], pa[:, None], oc[:, None, :], oa[None, :])
+    final, dropped, step = _running_product(cur[outside], table, ctx.min_score)
+    return final, dropped, step.cpu().numpy()
+
+
+def _decay_outside_grouped(ctx, ids, coords, areas, cur, pick_pos, outside):
+    """:func:`_decay_outside` computing only same-group pairs (other weights are exactly 1).
+
+    Each outside box gets one row per earlier pick of its own group (padded with 1, which
+    leaves a float32 product unchanged), so the product keeps the reference's order.
+    """
+    device = cur.device
+    num_picks = pick_pos.numel()
+    out_groups = ctx.groups[ids[outside]]
+    pick_groups = ctx.groups[ids[pick_pos]]
+    # Outside boxes sorted by group: each pick meets the contiguous run of its group.
+    order = torch.argsort(out_groups, stable=True)
+    sorted_groups = out_groups[order]
+    start = torch.searchsorted(sorted_groups, pick_groups)
+    counts = torch.searchsorted(sorted_groups, pick_groups, right=True) - start
+    # Rank of each pick among the earlier picks of its group = its row in the table.
+    by_group = torch.argsort(pick_groups, stable=True)
+    grouped = pick_groups[by_group]
+    first = torch.searchsorted(grouped, grouped)
+    rank = torch.empty_like(by_group)
+    rank[by_group] = torch.arange(num_picks, device=device) - first
+
+    pair_pick = torch.repeat_interleave(torch.arange(num_picks, device=device), counts)
+    pair_start = torch.cumsum(counts, 0) - counts
+    pair_col = order[
+        start[pair_pick] + torch.arange(pair_pick.numel(), device=device) - pair_start[pair_pick]
+    ]
+    pc, pa = coords[:, pick_pos[pair_pick]], areas[pick_pos[pair_pick]]
+    oc, oa = coords[:, outside[pair_col]], areas[outside[pair_col]]
+    table = cur.new_ones((int(rank.max()) + 1, outside.numel()))
+    table[rank[pair_pick], pair_col] = ctx.weights(pc, pa, oc, oa)
+    final, dropped, step = _running_product(cur[outside], table, ctx.min_score)
+    # Row r of a dropped box is the r-th pick of its group.
+    pick_index = by_group[torch.searchsorted(grouped, out_groups[dropped]) + step]
+    return final, dropped, pick_index.cpu().numpy()
+
+
+def _running_product(
+    scores: torch.Tensor, weights: torch.Tensor, min_score: np.float32
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Multiply scores by the weight rows in turn, as the reference does one pick at a time.
+
+    Args:
+        scores (Tensor[M]): current scores.
+        weights (Tensor[R, M]): one row per step, in order; overwritten.
         min_score: drop threshold (> 0).
 
     Returns:
-        (final scores (Tensor[M]), dropped mask (Tensor[M] bool), pick number at which each
-        dropped box fell below min_score (ndarray[D])).
+        (final scores (Tensor[M]), dropped mask (Tensor[M] bool), row at which each dropped
+        score fell below min_score (Tensor[D])).
     """
     # A running product row by row keeps float32 rounding identical to the sequential loop.
     torch.mul(scores, weights[0], out=weights[0])
     for k in range(1, weights.shape[0]):
         torch.mul(weights[k - 1], weights[k], out=weights[k])
     # Weights lie in [0, 1] and min_score > 0, so a score >= 0 never rises and one < 0 never
-    # reaches min_score: a box was dropped at some pick iff its final score is below.
+    # reaches min_score: a box was dropped at some step iff its final score is below.
     dropped = weights[-1] < float(min_score)
     step = (weights[:, dropped] < float(min_score)).to(torch.uint8).argmax(0)
-    return weights[-1], dropped, step.cpu().numpy()
+    return weights[-1], dropped, step
 
 
 def _select_block(cur: torch.Tensor, block_size: int) -> tuple[torch.Tensor, float]:

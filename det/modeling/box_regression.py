@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-from fvcore.nn import smooth_l1_loss
 from torchvision.ops import (
     complete_box_iou_loss,
     distance_box_iou_loss,
@@ -21,6 +20,14 @@ __all__ = ["Box2BoxTransform", "_dense_box_regression_loss"]
 # Largest predicted dw/dh: exp(dw) at most scales a box by 1000/16 (from Detectron's
 # anchor-based models: a 16-pixel anchor never grows beyond 1000 pixels).
 _DEFAULT_SCALE_CLAMP = math.log(1000.0 / 16)
+
+
+def _smooth_l1_loss(input: torch.Tensor, target: torch.Tensor, beta: float) -> torch.Tensor:
+    """Summed smooth L1 (Huber / beta) loss; ``beta`` < 1e-5 is plain L1 (fvcore's rule)."""
+    diff = torch.abs(input - target)
+    if beta < 1e-5:
+        return diff.sum()
+    return torch.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta).sum()
 
 
 class Box2BoxTransform:
@@ -144,9 +151,7 @@ def _dense_box_regression_loss(
     pred = cat(pred_anchor_deltas, dim=1)
     if box_reg_loss_type == "smooth_l1":
         gt_anchor_deltas = torch.stack([box2box_transform.get_deltas(anchors, k) for k in gt_boxes])
-        return smooth_l1_loss(
-            pred[fg_mask], gt_anchor_deltas[fg_mask], beta=smooth_l1_beta, reduction="sum"
-        )
+        return _smooth_l1_loss(pred[fg_mask], gt_anchor_deltas[fg_mask], smooth_l1_beta)
     iou_losses = {
         "giou": generalized_box_iou_loss,
         "diou": distance_box_iou_loss,

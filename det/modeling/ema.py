@@ -311,7 +311,9 @@ class EMAHook(HookBase):
                 "train.model_ema.device='' (the model's device, train.device) or 'cpu'."
             )
         self.device = device
-        self.updater = EMAUpdater(self.ema, decay=float(_ema_cfg(cfg, "decay", 0.9999)), device=device)
+        self.updater = EMAUpdater(
+            self.ema, decay=float(_ema_cfg(cfg, "decay", 0.9999)), device=device
+        )
 
     def before_train(self) -> None:
         if self.ema.has_inited():

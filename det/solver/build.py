@@ -137,4 +137,3 @@ def reduce_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "param_names" in group:
             target.setdefault("param_names", []).extend(group["param_names"])
     return list(merged.values())
-

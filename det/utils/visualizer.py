@@ -145,6 +145,32 @@ class Visualizer:
         colors = self._instance_colors(classes, n)
         return self.overlay_instances(boxes=boxes, labels=labels, masks=masks, colors=colors)
 
+    def draw_ground_truth_instances(self, instances: Any) -> VisImage:
+        """Draws training targets: boxes, class names and masks.
+
+        Args:
+            instances (Instances): at the image's size, with any of ``gt_boxes`` (Boxes, XYXY
+                absolute pixels), ``gt_classes`` (Tensor[D]) and ``gt_masks`` (BitMasks,
+                PolygonMasks or bool Tensor[D, H, W]).
+        """
+        n = len(instances)
+        h, w = self.output.height, self.output.width
+        boxes = _to_numpy(instances.gt_boxes.tensor) if instances.has("gt_boxes") else None
+        classes = (
+            _to_numpy(instances.gt_classes).astype(int) if instances.has("gt_classes") else None
+        )
+        masks = None
+        if instances.has("gt_masks") and n:
+            gt = instances.gt_masks
+            if hasattr(gt, "polygons"):  # PolygonMasks: list of polygons per instance
+                decoded = [_segmentation_to_mask(p, h, w) for p in gt.polygons]
+                masks = np.stack([m if m is not None else np.zeros((h, w), bool) for m in decoded])
+            else:
+                masks = _to_numpy(getattr(gt, "tensor", gt)).astype(bool)
+        labels = [self._label(classes, None, i) for i in range(n)]
+        colors = self._instance_colors(classes, n)
+        return self.overlay_instances(boxes=boxes, labels=labels, masks=masks, colors=colors)
+
     def draw_sem_seg(
         self, sem_seg: Any, alpha: float = 0.55, legend: bool = True, min_area: int = 0
     ) -> VisImage:

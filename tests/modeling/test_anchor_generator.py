@@ -36,7 +36,9 @@ def test_multi_level_order_and_broadcast():
     anchors = gen(feats)
     assert [len(a) for a in anchors] == [4 * 5 * 3, 2 * 3 * 3]
     # Location-major, cell anchor minor: anchors 3..5 are location (x=4, y=0) on level 0.
-    torch.testing.assert_close(anchors[0].tensor[3:6], generate_cell_anchors([32]) + torch.tensor([4.0, 0, 4, 0]))
+    torch.testing.assert_close(
+        anchors[0].tensor[3:6], generate_cell_anchors([32]) + torch.tensor([4.0, 0, 4, 0])
+    )
     # Level 1, location (x=8, y=8) is index (1 * 3 + 1) * 3.
     k = (1 * 3 + 1) * 3
     torch.testing.assert_close(anchors[1].tensor[k : k + 3], generate_cell_anchors([64]) + 8.0)

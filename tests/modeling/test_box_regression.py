@@ -87,9 +87,7 @@ def test_dense_loss_smooth_l1_and_giou():
 
     loss = _dense_box_regression_loss(anchors, t, pred, gt, fg, "giou")
     decoded = torch.stack([t.apply_deltas(p, all_anchors) for p in pred_all])
-    expected = _giou_loss_numpy(
-        decoded[fg].double().numpy(), torch.stack(gt)[fg].double().numpy()
-    )
+    expected = _giou_loss_numpy(decoded[fg].double().numpy(), torch.stack(gt)[fg].double().numpy())
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
     with pytest.raises(ValueError, match="box_reg_loss_type"):

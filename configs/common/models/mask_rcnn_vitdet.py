@@ -12,6 +12,7 @@ from torch import nn
 from det.config import LazyCall as L
 from det.layers import ShapeSpec
 from det.modeling import (
+    RPN,
     Box2BoxTransform,
     DefaultAnchorGenerator,
     FastRCNNConvFCHead,
@@ -20,7 +21,6 @@ from det.modeling import (
     MaskRCNNConvUpsampleHead,
     Matcher,
     ROIPooler,
-    RPN,
     SimpleFeaturePyramid,
     StandardROIHeads,
     StandardRPNHead,

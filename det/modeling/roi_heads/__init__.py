@@ -13,7 +13,12 @@ from .fast_rcnn import (
 )
 from .mask_head import MaskRCNNConvUpsampleHead, mask_rcnn_inference, mask_rcnn_loss
 from .maskness import MasknessRescoring, mask_maskness
-from .roi_heads import ROIHeads, StandardROIHeads, select_foreground_proposals
+from .roi_heads import (
+    NumClassesMismatchError,
+    ROIHeads,
+    StandardROIHeads,
+    select_foreground_proposals,
+)
 
 __all__ = [
     "BoxNMS",
@@ -23,6 +28,7 @@ __all__ = [
     "HardNMS",
     "MaskRCNNConvUpsampleHead",
     "MasknessRescoring",
+    "NumClassesMismatchError",
     "ROIHeads",
     "SoftNMS",
     "StandardROIHeads",

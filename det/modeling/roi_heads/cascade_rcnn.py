@@ -83,8 +83,10 @@ class CascadeROIHeads(StandardROIHeads):
         maskness_separate_scores: bool = False,
     ) -> None:
         num_stages = len(box_heads)
-        if num_stages == 0 or len(box_predictors) != num_stages or len(proposal_matchers) != (
-            num_stages
+        if (
+            num_stages == 0
+            or len(box_predictors) != num_stages
+            or len(proposal_matchers) != (num_stages)
         ):
             raise ValueError(
                 f"CascadeROIHeads: need one box head, box predictor and proposal matcher per "
@@ -191,9 +193,7 @@ class CascadeROIHeads(StandardROIHeads):
                 gt_boxes = targets_per_image.gt_boxes[matched_idxs]
             else:
                 gt_classes = torch.zeros_like(matched_idxs) + self.num_classes
-                gt_boxes = Boxes(
-                    targets_per_image.gt_boxes.tensor.new_zeros((len(per_image), 4))
-                )
+                gt_boxes = Boxes(targets_per_image.gt_boxes.tensor.new_zeros((len(per_image), 4)))
             per_image.gt_classes = gt_classes
             per_image.gt_boxes = gt_boxes
             num_fg.append((labels == 1).sum().item())

@@ -194,7 +194,9 @@ class FastRCNNOutputLayers(nn.Module):
         self.fed_loss_num_classes = fed_loss_num_classes
         if use_fed_loss:
             if not use_sigmoid_ce:
-                raise ValueError("FastRCNNOutputLayers: use_fed_loss=True needs use_sigmoid_ce=True")
+                raise ValueError(
+                    "FastRCNNOutputLayers: use_fed_loss=True needs use_sigmoid_ce=True"
+                )
             if get_fed_loss_cls_weights is None:
                 raise ValueError(
                     "FastRCNNOutputLayers: use_fed_loss=True needs get_fed_loss_cls_weights"

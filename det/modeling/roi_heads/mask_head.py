@@ -64,7 +64,9 @@ def mask_rcnn_loss(pred_mask_logits: torch.Tensor, instances: list[Instances]) -
     pred_fg = pred_mask_logits > 0.0
     mask_incorrect = pred_fg != targets_bool
     num_positive = targets_bool.sum().item()
-    storage.put_scalar("mask_rcnn/accuracy", 1 - mask_incorrect.sum().item() / max(targets.numel(), 1))
+    storage.put_scalar(
+        "mask_rcnn/accuracy", 1 - mask_incorrect.sum().item() / max(targets.numel(), 1)
+    )
     storage.put_scalar(
         "mask_rcnn/false_positive",
         (mask_incorrect & ~targets_bool).sum().item() / max(targets.numel() - num_positive, 1.0),
@@ -73,9 +75,7 @@ def mask_rcnn_loss(pred_mask_logits: torch.Tensor, instances: list[Instances]) -
         "mask_rcnn/false_negative",
         (mask_incorrect & targets_bool).sum().item() / max(num_positive, 1.0),
     )
-    return F.binary_cross_entropy_with_logits(
-        pred_mask_logits.float(), targets, reduction="mean"
-    )
+    return F.binary_cross_entropy_with_logits(pred_mask_logits.float(), targets, reduction="mean")
 
 
 def mask_rcnn_inference(pred_mask_logits: torch.Tensor, pred_instances: list[Instances]) -> None:
@@ -94,7 +94,9 @@ def mask_rcnn_inference(pred_mask_logits: torch.Tensor, pred_instances: list[Ins
         classes = cat([i.pred_classes for i in pred_instances])
         indices = torch.arange(num_masks, device=classes.device)
         probs = pred_mask_logits[indices, classes][:, None].sigmoid()
-    for prob, instances in zip(probs.split([len(i) for i in pred_instances], dim=0), pred_instances):
+    for prob, instances in zip(
+        probs.split([len(i) for i in pred_instances], dim=0), pred_instances
+    ):
         instances.pred_masks = prob
 
 

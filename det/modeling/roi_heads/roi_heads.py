@@ -23,15 +23,20 @@ from det.modeling.poolers import ROIPooler
 from det.modeling.proposal_generator.proposal_utils import add_ground_truth_to_proposals
 from det.modeling.sampling import subsample_labels
 from det.structures import Boxes, ImageList, Instances, pairwise_iou
+from det.utils.errors import UserError
 from det.utils.events import get_event_storage
 
 from .box_nms import SoftNMS
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
 from .maskness import MasknessRescoring
 
-__all__ = ["ROIHeads", "StandardROIHeads", "select_foreground_proposals"]
+__all__ = ["NumClassesMismatchError", "ROIHeads", "StandardROIHeads", "select_foreground_proposals"]
 
 logger = logging.getLogger(__name__)
+
+
+class NumClassesMismatchError(UserError, ValueError):
+    """The training data has a class index the model cannot predict."""
 
 
 def select_foreground_proposals(
@@ -85,9 +90,12 @@ class ROIHeads(nn.Module):
     def _check_gt_classes(self, targets: list[Instances]) -> None:
         for per_image in targets:
             classes = per_image.gt_classes
-            if classes.numel() and (int(classes.min()) < 0 or int(classes.max()) >= self.num_classes):
-                bad = int(classes.max()) if int(classes.max()) >= self.num_classes else int(classes.min())
-                raise ValueError(
+            if classes.numel() == 0:
+                continue
+            low, high = int(classes.min()), int(classes.max())
+            if low < 0 or high >= self.num_classes:
+                bad = high if high >= self.num_classes else low
+                raise NumClassesMismatchError(
                     f"Ground-truth class {bad} is outside 0..{self.num_classes - 1}: the model "
                     f"has num_classes={self.num_classes} (model.roi_heads.num_classes) but the "
                     "training data has more categories. Set model.roi_heads.num_classes (and the "

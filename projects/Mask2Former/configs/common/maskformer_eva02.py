@@ -49,7 +49,7 @@ model = L(MaskFormer)(
     sem_seg_head=L(MaskFormerHead)(
         pixel_decoder=L(MSDeformAttnPixelDecoder)(
             input_shape={
-                f"p{level}": L(ShapeSpec)(channels="${....backbone.out_channels}", stride=2**level)
+                f"p{level}": L(ShapeSpec)(channels="${.....backbone.out_channels}", stride=2**level)
                 for level in (2, 3, 4, 5)
             },
             transformer_in_features=["p3", "p4", "p5"],
@@ -117,7 +117,8 @@ train.eval_period = 1000
 train.init_checkpoint = ""  # EVA-02 MIM weights: train.init_checkpoint=/path/eva02_*_p14to16.pt
 
 # mmcv's warm-up multiplies the poly value by 1 - (1 - t / W)(1 - 1e-6); detectron2's linear
-# warm-up from 1e-6 to the poly value at W differs from it by less than 1e-3 relative.
+# warm-up from 1e-6 to the poly value at W differs from it by at most W / (4 T) of the base lr
+# (0.005 here), during the warm-up only.
 lr_multiplier = L(WarmupParamScheduler)(
     scheduler=L(PolynomialDecayParamScheduler)(base_value=1.0, power=1.0),
     warmup_length=1500 / 80000,

@@ -33,17 +33,17 @@ model.backbone.out_channels = _CHANNELS
 model.proposal_generator.head.in_channels = _CHANNELS
 model.proposal_generator.batch_size_per_image = 64
 model.proposal_generator.pre_nms_topk = (400, 200)
-model.proposal_generator.post_nms_topk = (100, 50)
+model.proposal_generator.post_nms_topk = (64, 50)
 
 model.roi_heads.num_classes = 3
-model.roi_heads.batch_size_per_image = 64
+model.roi_heads.batch_size_per_image = 32
 model.roi_heads.box_pooler.sampling_ratio = 2
 model.roi_heads.mask_pooler.sampling_ratio = 2
 for _head in model.roi_heads.box_heads:
-    _head.update(conv_dims=[_CHANNELS, _CHANNELS], fc_dims=[256])
+    _head.update(conv_dims=[_CHANNELS // 2], fc_dims=[128])
     _head.input_shape.channels = _CHANNELS
 for _predictor in model.roi_heads.box_predictors:
-    _predictor.input_shape.channels = 256
+    _predictor.input_shape.channels = 128
 model.roi_heads.mask_head.update(conv_dims=[_CHANNELS, _CHANNELS, _CHANNELS])
 model.roi_heads.mask_head.input_shape.channels = _CHANNELS
 
