@@ -256,7 +256,11 @@ class LRScheduler(HookBase):
 
 class EvalHook(HookBase):
     """Runs an evaluation function every ``eval_period`` iterations and after training, and
-    records its (flattened) results as scalars, e.g. ``bbox/AP``."""
+    records its (flattened) results as scalars, e.g. ``bbox/AP``.
+
+    NaN results (e.g. the AP of a category without ground truth) are not recorded, so that
+    ``metrics.json`` stays valid JSON.
+    """
 
     def __init__(
         self,

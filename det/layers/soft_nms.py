@@ -451,9 +451,12 @@ def _decay_outside_grouped(ctx, ids, coords, areas, cur, pick_pos, outside):
     oc, oa = coords[:, outside[pair_col]], areas[outside[pair_col]]
     table = cur.new_ones((int(rank.max()) + 1, outside.numel()))
     table[rank[pair_pick], pair_col] = ctx.weights(pc, pa, oc, oa)
-    final, dropped, step = _running_product(cur[outside], table, ctx.min_score)
-    # Row r of a dropped box is the r-th pick of its group.
-    pick_index = by_group[torch.searchsorted(grouped, out_groups[dropped]) + step]
+    initial = cur[outside]
+    final, dropped, step = _running_product(initial, table, ctx.min_score)
+    # Row r of a dropped box is the r-th pick of its group, except for a score below min_score
+    # from the start (only before the very first pick, which is applied alone): pick 0.
+    at = (torch.searchsorted(grouped, out_groups[dropped]) + step).clamp_(max=num_picks - 1)
+    pick_index = torch.where(initial[dropped] < float(ctx.min_score), 0, by_group[at])
     return final, dropped, pick_index.cpu().numpy()
 
 
