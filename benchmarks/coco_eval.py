@@ -288,7 +288,9 @@ def main(argv=None):
         "benchmark process (the machine may be shared; wall time is given for reference). "
         "`results`: NumPy arrays to COCO result dicts (+ mask RLE encoding with --segm); "
         "`process`: `COCOEvaluator.process` on `Instances` (compact records, RLE encoding); "
-        "`evaluate`: result dicts + loadRes + COCOeval (or faster-coco-eval)."
+        "`evaluate`: result dicts + loadRes + COCOeval (or faster-coco-eval). The "
+        "faster-coco-eval row appears only when that optional package (not a det dependency) "
+        "is importable."
     )
     table = "\n".join(lines)
     print("\n" + table)

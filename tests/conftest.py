@@ -1,5 +1,5 @@
-"""Test-wide settings: one CPU thread per process, the ``gpu`` marker's skip on CPU, and a
-``det_caplog`` fixture."""
+"""Test-wide settings: one CPU thread per process, the ``gpu`` marker's skip on CPU, and
+logging restored after tests that configure the ``det`` loggers."""
 
 import logging
 import os
@@ -22,17 +22,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
-@pytest.fixture
-def det_caplog(caplog):
-    """``caplog`` that also receives records of the ``det`` loggers.
+@pytest.fixture(autouse=True)
+def _restore_det_loggers():
+    """Undoes ``det.utils.logger.setup_logger`` after each test.
 
-    ``det.utils.logger.setup_logger`` (run by ``default_setup`` in earlier tests) turns off
-    propagation to the root logger, where ``caplog`` listens; this attaches its handler to
-    ``det`` directly.
+    In-process runs of the tools call it (through ``default_setup``); it turns off propagation
+    of the ``det`` and ``fvcore`` loggers to the root logger, where ``caplog`` listens, which
+    would break log assertions in every later test.
     """
-    logger = logging.getLogger("det")
-    logger.addHandler(caplog.handler)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
+    saved = {}
+    for name in ("det", "fvcore"):
+        logger = logging.getLogger(name)
+        saved[name] = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    from det.utils.logger import setup_logger
+
+    setup_logger.cache_clear()
+    for name, (handlers, propagate, level) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+        logger.setLevel(level)

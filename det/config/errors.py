@@ -1,9 +1,11 @@
 """The exception raised for user mistakes in config files, overrides and lazy calls."""
 
+from det.utils.errors import UserError
+
 __all__ = ["ConfigError"]
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A config file, override or lazy call is wrong in a way the user can fix.
 
     The message is one paragraph that names the file, key or value at fault and says what was

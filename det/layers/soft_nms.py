@@ -73,6 +73,7 @@ def soft_nms(
     Two zero-area boxes have IoU 0/0. mmcv then gives ``naive``/``linear`` weight 1 and
     ``gaussian`` a NaN score; here every method uses weight 1 for such a pair.
     """
+    _check_inputs(boxes, scores, method, sigma, min_score)
     return _run(boxes, scores, method, iou_threshold, sigma, min_score)
 
 
@@ -102,6 +103,7 @@ def batched_soft_nms(
     Returns:
         (keep, new_scores) as in :func:`soft_nms`.
     """
+    _check_inputs(boxes, scores, method, sigma, min_score)
     if idxs.shape != scores.shape:
         raise ValueError(
             f"batched_soft_nms: idxs must have the shape of scores {tuple(scores.shape)}, "
@@ -123,8 +125,15 @@ def batched_soft_nms(
     return _run(shifted, scores, method, iou_threshold, sigma, min_score, groups)
 
 
-def _run(boxes, scores, method, iou_threshold, sigma, min_score, groups=None):
-    _check_inputs(boxes, scores, method, sigma, min_score)
+def _run(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    method: str,
+    iou_threshold: float,
+    sigma: float,
+    min_score: float,
+    groups: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     device = boxes.device
     if boxes.shape[0] == 0:
         return (
@@ -161,8 +170,11 @@ def _groups_separated(boxes: torch.Tensor, idxs: torch.Tensor) -> bool:
 
 @dataclass
 class _Context:
-    """Per-call constants: ``groups`` (Tensor[N] or None) marks boxes whose weights on boxes of
-    another group are known to be exactly 1."""
+    """Constants of one call.
+
+    ``groups`` (Tensor[N] or None): group of each box, given only when weights between boxes of
+    different groups are known to be exactly 1.
+    """
 
     method: str
     iou_threshold: float
@@ -362,12 +374,13 @@ def _soft_nms_impl(
     kept_ids: list[np.ndarray] = []
     kept_scores: list[np.ndarray] = []
     while ids.numel() > 0:
-        block, outside_max = _select_block(cur, block_size)
+        block, outside_max, single = _select_block(cur, ids, layout, block_size)
         block_ids = ids[block].cpu().numpy()
         bc, ba = coords[:, block], areas[block]
         n_out = ids.numel() - block.numel()
         # The first pick may drop most boxes (all scores < min_score): apply it alone.
-        max_picks = 1 if not kept_ids else min(block_size, _MAX_TABLE_ELEMENTS // max(n_out, 1))
+        single = single or not kept_ids
+        max_picks = 1 if single else min(block_size, _MAX_TABLE_ELEMENTS // max(n_out, 1))
         picks, pick_scores, deaths, block_cur, block_alive = _simulate_block(
             cur[block].cpu().numpy(),
             ctx.weights(bc[:, :, None], ba[:, None], bc[:, None, :], ba[None, :]).cpu().numpy(),
@@ -485,24 +498,32 @@ def _running_product(
     return weights[-1], dropped, step
 
 
-def _select_block(cur: torch.Tensor, block_size: int) -> tuple[torch.Tensor, float]:
-    """Choose the highest-scoring boxes (all of a tied group) and the best score outside them.
+def _select_block(
+    cur: torch.Tensor, ids: torch.Tensor, layout: _Layout, block_size: int
+) -> tuple[torch.Tensor, float, bool]:
+    """Choose at most ``block_size`` top-scoring boxes and the best score outside them.
 
     Returns:
-        (block positions into ``cur`` (Tensor[B], int64), max score outside the block or -inf).
+        (block positions into ``cur`` (Tensor[B], int64), max score outside the block or -inf,
+        whether only the block's first pick is certain).
     """
     m = cur.numel()
     if m <= block_size:
-        return torch.arange(m, device=cur.device), float("-inf")
-    values, block = torch.topk(cur, block_size + 1)
+        return torch.arange(m, device=cur.device), float("-inf"), False
+    values, top = torch.topk(cur, block_size + 1)
     values = values.cpu().numpy()
     if values[block_size - 1] > values[block_size]:
-        return block[:block_size], float(values[block_size])
-    # The cut falls inside a group of equal scores: take the whole group into the block.
-    in_block = cur >= values[block_size - 1]
-    rest = cur[~in_block]
-    outside_max = float(rest.max()) if rest.numel() else float("-inf")
-    return in_block.nonzero().squeeze(1), outside_max
+        return top[:block_size], float(values[block_size]), False
+    # The cut falls inside a group of equal scores t: the boxes above t form the block.
+    tie = float(values[block_size - 1])
+    above = (cur > tie).nonzero().squeeze(1)
+    if above.numel():
+        return above, tie, False
+    # More than block_size boxes share the best score: the next pick is the one at the lowest
+    # reference position, and the picks after it need fresh positions.
+    tied = (cur == tie).nonzero().squeeze(1)
+    first = tied[int(np.argmin(layout.where[ids[tied].cpu().numpy()]))]
+    return first.view(1), float("-inf"), True
 
 
 def _replay_layout(

@@ -77,22 +77,19 @@ def test_loads_flat_and_ddp_prefixed_state_dicts(tmp_path):
         assert _same_weights(model, target), name
 
 
-def test_shape_mismatch_is_skipped_not_fatal(tmp_path, det_caplog):
+def test_shape_mismatch_is_skipped_not_fatal(tmp_path, caplog):
     model = _model(0)
     torch.save({"model": model.state_dict()}, tmp_path / "m.pth")
     other = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 5))  # 5 classes
-    with det_caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING):
         checkpointer = DetectionCheckpointer(other)
         checkpointer.load(str(tmp_path / "m.pth"))
     assert torch.equal(other[0].weight, model[0].weight)
     assert [k for k, _, _ in checkpointer.load_report.incorrect_shapes] == ["2.weight", "2.bias"]
-    assert (
-        "2.weight: (2, 4) vs (5, 4)" in det_caplog.text
-        and "2.bias: (2,) vs (5,)" in det_caplog.text
-    )
+    assert "2.weight: (2, 4) vs (5, 4)" in caplog.text and "2.bias: (2,) vs (5,)" in caplog.text
 
 
-def test_resume_or_load_semantics(tmp_path, det_caplog):
+def test_resume_or_load_semantics(tmp_path, caplog):
     model, counter = _model(0), _Counter(3)
     DetectionCheckpointer(model, str(tmp_path / "run"), save_to_disk=True, counter=counter).save(
         "model_0000004", iteration=4
@@ -104,10 +101,10 @@ def test_resume_or_load_semantics(tmp_path, det_caplog):
     # resume + last_checkpoint: everything from last_checkpoint, init ignored (and said so)
     target, c = _model(1), _Counter(0)
     ckpt = DetectionCheckpointer(target, str(tmp_path / "run"), counter=c)
-    with det_caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO):
         rest = ckpt.resume_or_load(str(init), resume=True)
     assert rest["iteration"] == 4 and c.value == 3 and _same_weights(model, target)
-    assert "is ignored" in det_caplog.text and str(init) in det_caplog.text
+    assert "is ignored" in caplog.text and str(init) in caplog.text
 
     # no resume: weights only from init
     target, c = _model(1), _Counter(0)

@@ -157,7 +157,7 @@ class _Stateful(HookBase):
         self.value = state["value"]
 
 
-def test_hook_states_are_saved_by_class_name(det_caplog):
+def test_hook_states_are_saved_by_class_name(caplog):
     model, optimizer, loader = _toy()
     trainer = SimpleTrainer(model, loader, optimizer)
     hook = _Stateful()
@@ -172,7 +172,7 @@ def test_hook_states_are_saved_by_class_name(det_caplog):
     assert restored.value == 5
     state["hooks"]["Gone"] = {"x": 1}
     other.load_state_dict(state)
-    assert "Cannot find the hook 'Gone'" in det_caplog.text
+    assert "Cannot find the hook 'Gone'" in caplog.text
 
 
 def test_async_metrics_and_gather_period():

@@ -213,3 +213,26 @@ def test_eval_only_reproduces_the_final_evaluation(tool, reference_run):
     with contextlib.redirect_stdout(out):
         tool.invoke_main(argv)
     assert f"'accuracy': {final_acc}" in out.getvalue()
+
+
+def test_ema_is_trained_saved_and_used_for_eval_only(tool, tmp_path):
+    out = tmp_path / "ema"
+    ema = ["train.model_ema.enabled=True", "train.model_ema.device=cpu"]
+    argv = ["--config-file", CONFIG, f"train.output_dir={out}", *ema, "train.model_ema.decay=0.5"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        tool.invoke_main(argv)
+    final = torch.load(out / "model_final.pth", weights_only=True)
+    assert set(final["ema_state"]) >= set(final["model"])
+    assert not torch.equal(final["ema_state"]["fc1.weight"], final["model"]["fc1.weight"])
+    log = (out / "log.txt").read_text()
+    assert log.count("Run evaluation with EMA.") == 2  # after iteration 5 and after training
+
+    argv = ["--config-file", CONFIG, "--eval-only", f"train.output_dir={out / 'eval'}", *ema]
+    argv += [f"train.init_checkpoint={out / 'model_final.pth'}"]
+    argv += ["train.model_ema.use_ema_weights_for_eval_only=True"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        tool.invoke_main(argv)
+    assert "'accuracy':" in printed.getvalue()
+    eval_log = (out / "eval" / "log.txt").read_text()
+    assert "Loading ema_state from" in eval_log and "Run evaluation with EMA." in eval_log

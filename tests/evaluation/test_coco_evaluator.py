@@ -276,3 +276,28 @@ def test_use_fast_impl(coco_data):
     fast = _run_evaluator(COCOEvaluator(coco_data["name"], use_fast_impl=True), coco_data["preds"])
     for task in slow:
         np.testing.assert_array_equal(list(fast[task].values()), list(slow[task].values()))
+
+
+def test_builtin_coco_val_perfect_predictions(tmp_path):
+    """The real coco_2017_val registration (80 ids with gaps) on a synthetic root: AP 100."""
+    from evaluation_testdata import perfect_instances
+
+    from det.data.datasets.builtin import register_all_coco
+    from det.data.datasets.paths import get_datasets_root
+    from det.data.datasets.synthetic import write_synthetic_coco
+
+    write_synthetic_coco(str(tmp_path), split="val2017", num_images=6, num_classes=4)
+    register_all_coco(str(tmp_path))
+    try:
+        dicts = DatasetCatalog.get("coco_2017_val")
+        evaluator = COCOEvaluator("coco_2017_val", output_dir=str(tmp_path / "out"))
+        evaluator.reset()
+        evaluator.process(dicts, [{"instances": perfect_instances(d)} for d in dicts])
+        results = evaluator.evaluate()
+        assert results["bbox"]["AP"] == 100.0 and results["segm"]["AP"] == 100.0
+        written = json.loads((tmp_path / "out" / "coco_instances_results.json").read_text())
+        gt = json.loads(open(MetadataCatalog.get("coco_2017_val").json_file).read())
+        gt_cats = sorted({a["category_id"] for a in gt["annotations"] if not a["iscrowd"]})
+        assert sorted({r["category_id"] for r in written}) == gt_cats
+    finally:
+        register_all_coco(get_datasets_root())

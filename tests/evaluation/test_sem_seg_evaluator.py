@@ -135,3 +135,33 @@ def test_input_file_name_json_and_errors(tmp_path, registered):
             [{"file_name": "x.jpg", "sem_seg_file_name": str(bad)}],
             [{"sem_seg": torch.zeros(K, 4, 4)}],
         )
+
+
+def test_builtin_ade20k_reduce_zero_label(tmp_path):
+    """ade20k_sem_seg_val's raw PNGs (0 = other) are read with reduce-zero-label: a prediction
+    of raw - 1 everywhere is perfect, a prediction of the raw values is not."""
+    from det.data.datasets.ade20k import register_all_ade20k
+    from det.data.datasets.paths import get_datasets_root
+    from det.data.datasets.synthetic import write_synthetic_ade20k
+
+    write_synthetic_ade20k(str(tmp_path), split="validation", num_images=2, num_classes=6)
+    register_all_ade20k(str(tmp_path))
+    try:
+        dicts = DatasetCatalog.get("ade20k_sem_seg_val")
+        evaluator = SemSegEvaluator("ade20k_sem_seg_val")
+        for shift, perfect in ((1, True), (0, False)):
+            evaluator.reset()
+            for d in dicts:
+                raw = np.array(Image.open(d["sem_seg_file_name"]), dtype=np.int64)
+                assert (raw == 0).any()  # some "other" pixels to ignore
+                scores = torch.zeros(150, *raw.shape)
+                labels = torch.from_numpy(np.clip(raw - shift, 0, 149))
+                scores.scatter_(0, labels[None], 1.0)
+                evaluator.process([{"file_name": d["file_name"]}], [{"sem_seg": scores}])
+            res = evaluator.evaluate()["sem_seg"]
+            if perfect:
+                assert res["mIoU"] == res["pACC"] == res["mmseg-mIoU"] == 100.0
+            else:
+                assert res["pACC"] < 50.0
+    finally:
+        register_all_ade20k(get_datasets_root())

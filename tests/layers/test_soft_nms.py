@@ -103,14 +103,25 @@ def test_matches_reference(method, kind, block_size, monkeypatch):
 
 
 @pytest.mark.parametrize("method", ["naive", "linear", "gaussian"])
-def test_class_wise_matches_reference(method, monkeypatch):
+@pytest.mark.parametrize("kind", ["ties", "low", "negative"])
+def test_class_wise_matches_reference(method, kind, monkeypatch):
     monkeypatch.setattr(soft_nms_module, "_BLOCK_SIZE", 8)
     rng = np.random.default_rng(3)
-    boxes, scores = _random_case(3, 120, "ties")
+    boxes, scores = _random_case(3, 120, "low" if kind == "low" else "ties")
+    if kind == "negative":
+        # Boxes left of x = 0 make shifted classes overlap (x spans more than the largest
+        # coordinate + 1): the dense path must be used.
+        boxes[:, [0, 2]] -= 30
+        boxes[:, [1, 3]] -= 40
     classes = rng.integers(0, 4, 120)
     # The fork's offset trick in float32, computed independently of det.
     offsets = classes.astype(_F32) * (boxes.max() + _F32(1))
-    ref = reference_soft_nms(boxes + offsets[:, None], scores, method, iou_threshold=0.5)
+    shifted = boxes + offsets[:, None]
+    separated = soft_nms_module._groups_separated(
+        torch.from_numpy(shifted), torch.from_numpy(classes)
+    )
+    assert separated == (kind != "negative")
+    ref = reference_soft_nms(shifted, scores, method, iou_threshold=0.5)
     out = batched_soft_nms(
         torch.from_numpy(boxes),
         torch.from_numpy(scores),
@@ -144,6 +155,16 @@ def test_ties_follow_reference_positions():
     keep, new = soft_nms(boxes, torch.tensor([0.5, 0.5, 0.9]))
     assert keep.tolist() == [2, 1, 0]
     assert new.tolist() == pytest.approx([0.9, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("method", ["naive", "linear", "gaussian"])
+def test_all_scores_equal(method, monkeypatch):
+    # One tie group far larger than a block: every pick is decided by reference positions.
+    monkeypatch.setattr(soft_nms_module, "_BLOCK_SIZE", 4)
+    boxes, _ = _random_case(7, 40, "uniform")
+    scores = np.full(40, 0.5, dtype=_F32)
+    ref = reference_soft_nms(boxes, scores, method)
+    _assert_same(*soft_nms(torch.from_numpy(boxes), torch.from_numpy(scores), method), *ref)
 
 
 def test_min_score_and_first_pick():

@@ -8,41 +8,9 @@ session; the evaluation at the end writes the prediction JSONs the tools read.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DET_CONFIG = os.path.join(REPO, "projects/ViTDet/configs/demo/eva2_tiny_cascade_synthetic.py")
-SEG_CONFIG = os.path.join(
-    REPO, "projects/Mask2Former/configs/demo/maskformer_tiny_synthetic_ade20k.py"
-)
-TRAIN_ITERS = 8
-
-
-@dataclass
-class TrainedRun:
-    """A finished tiny training run."""
-
-    config: str
-    output_dir: str
-    checkpoint: str
-    predictions: str  # the evaluator's JSON in <output_dir>/inference
-    overrides: list[str]  # applied to every later use of the config (test loader size etc.)
-
-
-def run_tool(script: str, args: list[str], env: dict, timeout: int = 300):
-    """Runs ``python tools/<script> args...`` and returns the CompletedProcess (text)."""
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", script), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tools_testutil import DET_CONFIG, REPO, SEG_CONFIG, TRAIN_ITERS, TrainedRun, run_tool
 
 
 @pytest.fixture(scope="session")

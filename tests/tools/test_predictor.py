@@ -27,18 +27,22 @@ class _Recorder(DatasetEvaluator):
         return {}
 
 
-def _assert_same_output(a: dict, b: dict) -> None:
+def _assert_same_output(a: dict, b: dict, exact: bool = True) -> None:
+    """Bitwise equal, or (``exact=False``: a batched forward sums in another order) equal up to
+    float32 rounding with at most 0.1% of the mask pixels flipped."""
     assert a.keys() == b.keys()
+    tol = {"rtol": 0, "atol": 0} if exact else {"rtol": 1e-5, "atol": 1e-3}
     if "sem_seg" in a:
-        torch.testing.assert_close(a["sem_seg"], b["sem_seg"], rtol=0, atol=0)
+        torch.testing.assert_close(a["sem_seg"], b["sem_seg"], **tol)
         return
     x, y = a["instances"].to("cpu"), b["instances"].to("cpu")
     assert len(x) > 0 and len(x) == len(y)
     assert x.image_size == y.image_size
-    torch.testing.assert_close(x.pred_boxes.tensor, y.pred_boxes.tensor, rtol=0, atol=0)
-    torch.testing.assert_close(x.scores, y.scores, rtol=0, atol=0)
+    torch.testing.assert_close(x.pred_boxes.tensor, y.pred_boxes.tensor, **tol)
+    torch.testing.assert_close(x.scores, y.scores, **tol)
     assert torch.equal(x.pred_classes, y.pred_classes)
-    assert torch.equal(x.pred_masks, y.pred_masks)
+    flipped = (x.pred_masks != y.pred_masks).float().mean().item()
+    assert flipped == 0 if exact else flipped < 1e-3
 
 
 def _check_against_inference_on_dataset(run, num_images: int = 2) -> Predictor:
@@ -69,10 +73,10 @@ def test_detector_predictor_equals_inference_on_dataset(det_run, registered_root
     reference = predictor(file_name)
     _assert_same_output(predictor(rgb), reference)
     _assert_same_output(predictor(rgb[:, :, ::-1].copy(), input_format="BGR"), reference)
-    _assert_same_output(predictor(torch.from_numpy(rgb).permute(2, 0, 1)), reference)
+    _assert_same_output(predictor(torch.from_numpy(rgb.copy()).permute(2, 0, 1)), reference)
     batch = predictor.predict_batch([file_name, file_name])
     assert len(batch) == 2
-    _assert_same_output(batch[1], reference)
+    _assert_same_output(batch[1], reference, exact=False)
 
 
 def test_segmentation_predictor_equals_inference_on_dataset(seg_run, registered_root):

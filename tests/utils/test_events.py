@@ -84,7 +84,7 @@ def test_json_writer_appends_only_new_iterations(tmp_path):
     ]
 
 
-def test_common_metric_printer_line(det_caplog):
+def test_common_metric_printer_line(caplog):
     with EventStorage() as storage:
         for it in range(10):
             storage.iter = it
@@ -92,9 +92,9 @@ def test_common_metric_printer_line(det_caplog):
             storage.put_scalars(time=0.5, data_time=0.125)
             storage.put_scalar("lr", 0.002, smoothing_hint=False)
         printer = CommonMetricPrinter(max_iter=20, window_size=5)
-        with det_caplog.at_level(logging.INFO, logger="det.utils.events"):
+        with caplog.at_level(logging.INFO, logger="det.utils.events"):
             printer.write()
-    line = det_caplog.records[-1].getMessage()
+    line = caplog.records[-1].getMessage()
     # 10 remaining iterations of 0.5 s each.
     assert "eta: 0:00:05" in line
     assert "iter: 9" in line

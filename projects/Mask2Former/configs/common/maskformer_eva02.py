@@ -15,7 +15,7 @@ EVA-02 published no Mask2Former config, so the head and the recipe are EVA-01's
 * schedule: poly (power 1) with a linear warm-up of 1500 iterations from 1e-6.
 
 Dataset configs set the data, the class count, lr, layer decay and the length of training.
-Scale to EVA-02 L with ``maskformer_eva02_l``-style overrides (see the ``eva02_l`` configs).
+The ``eva02_l_*`` configs change the backbone to EVA-02 L.
 """
 
 from functools import partial
@@ -38,14 +38,14 @@ from det.modeling.meta_arch import MaskFormer
 from det.solver import WarmupParamScheduler
 
 # The EVA-02 ViT + simple feature pyramid of the detection configs, without the p6 level.
-backbone = get_config("common/models/mask_rcnn_vitdet.py").model.backbone
-backbone.top_block = None
-backbone.net.img_size = 896
+_backbone = get_config("common/models/mask_rcnn_vitdet.py").model.backbone
+_backbone.top_block = None
+_backbone.net.img_size = 896
 # EVA-02's segmentation recipes (UperNet, ADE20K) use 0.15 for B and 0.2 for L.
-backbone.net.drop_path_rate = 0.15
+_backbone.net.drop_path_rate = 0.15
 
 model = L(MaskFormer)(
-    backbone=backbone,
+    backbone=_backbone,
     sem_seg_head=L(MaskFormerHead)(
         pixel_decoder=L(MSDeformAttnPixelDecoder)(
             input_shape={
@@ -93,7 +93,7 @@ model = L(MaskFormer)(
     pixel_std=[58.395, 57.12, 57.375],
     # EVA tests with 896 x 896 windows at stride 512 (mmseg's "slide" mode).
     inference=L(SlidingWindowInference)(
-        crop_size=("${...backbone.net.img_size}", "${...backbone.net.img_size}"),
+        crop_size=("${model.backbone.net.img_size}", "${model.backbone.net.img_size}"),
         stride=(512, 512),
     ),
 )
