@@ -267,14 +267,15 @@ def main(argv=None):
             print(f"{label}: {sum(t.values()):.1f} CPU s, {wall:.1f} s wall {t}")
 
     tasks = "bbox" + (" + segm" if args.segm else "")
+    command = " ".join(["python benchmarks/coco_eval.py", *(argv or sys.argv[1:])])
     lines = [
         "## COCO evaluation time (`benchmarks/coco_eval.py`)",
         "",
         f"Synthetic COCO-like set: {args.num_images} images ({args.image_size[0]}x"
         f"{args.image_size[1]}), {args.num_classes} classes, {args.dets_per_image} detections "
-        f"per image ({num_dets} in all), task: {tasks}. CPU: {platform.processor() or 'n/a'}, "
+        f"per image ({num_dets} in all), task: {tasks}. CPU: {platform.machine()}, "
         f"{os.cpu_count()} cores, torch {torch.__version__}, numpy {np.__version__}.",
-        f"Command: `python benchmarks/coco_eval.py {' '.join(argv or sys.argv[1:])}`".rstrip(),
+        f"Command: `{command}`",
         "",
         "| path | stages (CPU s) | total CPU s | wall s | identical stats |",
         "|---|---|---:|---:|:---:|",

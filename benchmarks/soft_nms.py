@@ -8,7 +8,7 @@ are also checked to be identical.
 
 Usage::
 
-    python benchmarks/soft_nms.py [--device cuda] [--sizes 1000 10000 50000]
+    python benchmarks/soft_nms.py [--device cuda] [--sizes 1000 3000 10000 50000]
 
 Writes its table to ``benchmarks/RESULTS.md`` between ``<!-- soft_nms -->`` markers.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import platform
 import time
 from pathlib import Path
@@ -36,6 +37,16 @@ def _load_reference():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.reference_soft_nms
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _make_inputs(n: int, num_classes: int, seed: int = 0):
@@ -115,7 +126,7 @@ def _write_results(lines: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000, 50000])
     parser.add_argument("--method", default="linear", choices=["naive", "linear", "gaussian"])
     parser.add_argument("--iou-threshold", type=float, default=0.6)
     parser.add_argument("--reference-budget", type=float, default=60.0, help="seconds")
@@ -127,16 +138,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     reference = _load_reference()
-    device_name = (
-        torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor()
-    )
+    device_name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else _cpu_name()
     lines = [
         "## Soft-NMS (`det.layers.soft_nms`, mmcv 1.7.1 semantics)",
         "",
         f"`python benchmarks/soft_nms.py --device {args.device} --threads {args.threads}`: "
         f"{args.method}, IoU threshold {args.iou_threshold}, min_score 1e-3; random boxes on a "
-        f"1333x800 image, uniform scores. Device: {args.device} ({device_name or 'unknown'}), "
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s).",
+        f"1333x800 image, uniform scores. Device: {args.device} ({device_name}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start.",
         "Reference: the per-box NumPy translation of mmcv's loop that the tests compare against; "
         f"run only where estimated (O(N^2) from the smaller runs) to finish within "
         f"{args.reference_budget:.0f} s. Times in seconds per call.",

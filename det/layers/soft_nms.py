@@ -62,7 +62,8 @@ def soft_nms(
         iou_threshold: IoU from which ``naive``/``linear`` decay a score (``>=``); unused by
             ``gaussian``.
         sigma: Gaussian decay parameter, weight = exp(-IoU^2 / sigma); only for ``gaussian``.
-        min_score: boxes whose decayed score falls below this are dropped.
+        min_score: boxes whose decayed score falls below this are dropped; must be > 0
+            (mmcv allows <= 0, which would keep every box).
 
     Returns:
         (keep, new_scores):
@@ -71,7 +72,8 @@ def soft_nms(
             new_scores (Tensor[K]): the decayed score of each kept box, dtype of ``scores``.
 
     Two zero-area boxes have IoU 0/0. mmcv then gives ``naive``/``linear`` weight 1 and
-    ``gaussian`` a NaN score; here every method uses weight 1 for such a pair.
+    ``gaussian`` a NaN score; here every method uses weight 1 for such a pair. mmcv runs on the
+    CPU; this runs on ``boxes.device``.
     """
     _check_inputs(boxes, scores, method, sigma, min_score)
     return _run(boxes, scores, method, iou_threshold, sigma, min_score)

@@ -15,7 +15,7 @@ from torchvision.ops import (
 from det.layers import cat
 from det.structures import Boxes
 
-__all__ = ["Box2BoxTransform", "_dense_box_regression_loss"]
+__all__ = ["Box2BoxTransform"]
 
 # Largest predicted dw/dh: exp(dw) at most scales a box by 1000/16 (from Detectron's
 # anchor-based models: a 16-pixel anchor never grows beyond 1000 pixels).

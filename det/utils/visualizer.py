@@ -114,9 +114,6 @@ class Visualizer:
         value = self.metadata.get(key) if hasattr(self.metadata, "get") else None
         return list(value) if value is not None else None
 
-    def _class_names(self, key: str) -> list[str] | None:
-        return self._meta(key)
-
     def _class_colors(self, key: str, num: int) -> list[tuple[int, int, int]]:
         colors = self._meta(key)
         if colors is None or len(colors) < num:
@@ -198,7 +195,7 @@ class Visualizer:
         order = np.argsort(-areas, kind="stable")
         ids = ids[order]
         num = int(ids.max()) + 1 if len(ids) else 0
-        names = self._class_names("stuff_classes")
+        names = self._meta("stuff_classes")
         colors = self._class_colors("stuff_colors", num)
         entries = []
         for cid in ids.tolist():
@@ -209,14 +206,14 @@ class Visualizer:
             self._draw_text_in_region(mask, name, color)
             entries.append((name, color))
         if legend and entries:
-            self._append_legend(entries)
+            self.output.canvas = _with_legend(self.output.canvas, entries, self._font)
         return self.output
 
     def draw_dataset_dict(self, dic: dict) -> VisImage:
         """Draws the annotations of a dataset dict (DESIGN.md's contract).
 
         Draws ``annotations`` (``bbox`` + ``bbox_mode``, ``category_id`` contiguous,
-        ``segmentation`` as polygons or RLE; crowd regions get a dashed label) and the semantic
+        ``segmentation`` as polygons or RLE; crowd regions are labeled "(crowd)") and the semantic
         labels of ``sem_seg`` (ndarray/Tensor[H, W]) or ``sem_seg_file_name``.
         """
         annos = dic.get("annotations")
@@ -286,7 +283,7 @@ class Visualizer:
     def _label(self, classes: np.ndarray | None, scores: np.ndarray | None, i: int) -> str:
         parts = []
         if classes is not None:
-            names = self._class_names("thing_classes")
+            names = self._meta("thing_classes")
             c = int(classes[i])
             parts.append(names[c] if names is not None and 0 <= c < len(names) else str(c))
         if scores is not None:
@@ -375,29 +372,10 @@ class Visualizer:
         ty = y * s - (bottom - top) / 2
         draw.text((tx - left, ty - top), text, fill=_text_color(color), font=self._font)
 
-    def _append_legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
-        canvas = self.output.canvas
-        probe = ImageDraw.Draw(canvas)
-        line_h = max(_LEGEND_SWATCH, probe.textbbox((0, 0), "Ag", font=self._font)[3]) + 4
-        text_w = max(probe.textbbox((0, 0), name, font=self._font)[2] for name, _ in entries)
-        width = _LEGEND_SWATCH + text_w + 16
-        height = max(canvas.size[1], line_h * len(entries) + 8)
-        out = Image.new("RGBA", (canvas.size[0] + width, height), (255, 255, 255, 255))
-        out.paste(canvas, (0, 0))
-        draw = ImageDraw.Draw(out)
-        x0 = canvas.size[0] + 6
-        for k, (name, color) in enumerate(entries):
-            y = 4 + k * line_h
-            draw.rectangle(
-                [x0, y, x0 + _LEGEND_SWATCH, y + _LEGEND_SWATCH], fill=color, outline=(0, 0, 0)
-            )
-            draw.text((x0 + _LEGEND_SWATCH + 4, y), name, fill=(0, 0, 0), font=self._font)
-        self.output.canvas = out
-
     def _draw_annotations(self, annos: list[dict]) -> None:
         h, w = self.output.height, self.output.width
         boxes, masks, classes, labels = [], [], [], []
-        names = self._class_names("thing_classes")
+        names = self._meta("thing_classes")
         for anno in annos:
             x0, y0, a, b = (float(v) for v in anno["bbox"])
             if int(anno.get("bbox_mode", _XYWH_ABS)) == _XYWH_ABS:
@@ -419,6 +397,27 @@ class Visualizer:
             masks=mask_arr,
             colors=colors,
         )
+
+
+def _with_legend(
+    canvas: Image.Image, entries: list[tuple[str, tuple[int, int, int]]], font: Any
+) -> Image.Image:
+    """``canvas`` with a white panel on its right listing ``(name, color)`` entries."""
+    probe = ImageDraw.Draw(canvas)
+    line_h = max(_LEGEND_SWATCH, probe.textbbox((0, 0), "Ag", font=font)[3]) + 4
+    text_w = max(probe.textbbox((0, 0), name, font=font)[2] for name, _ in entries)
+    width = _LEGEND_SWATCH + text_w + 16
+    height = max(canvas.size[1], line_h * len(entries) + 8)
+    out = Image.new("RGBA", (canvas.size[0] + width, height), (255, 255, 255, 255))
+    out.paste(canvas, (0, 0))
+    draw = ImageDraw.Draw(out)
+    x0 = canvas.size[0] + 6
+    for k, (name, color) in enumerate(entries):
+        y = 4 + k * line_h
+        box = [x0, y, x0 + _LEGEND_SWATCH, y + _LEGEND_SWATCH]
+        draw.rectangle(box, fill=color, outline=(0, 0, 0))
+        draw.text((x0 + _LEGEND_SWATCH + 4, y), name, fill=(0, 0, 0), font=font)
+    return out
 
 
 def _segmentation_to_mask(segm: Any, height: int, width: int) -> np.ndarray | None:

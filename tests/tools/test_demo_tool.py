@@ -90,7 +90,7 @@ def test_demo_detection(det_run, tools_env, registered_root, tmp_path):
 
 
 def test_demo_segmentation(seg_run, tools_env, registered_root, tmp_path):
-    dataset = "synthetic_ade20k_sem_seg_val"
+    dataset = seg_run.val_dataset
     file_name = DatasetCatalog.get(dataset)[0]["file_name"]
     out = tmp_path / "out"
     proc = _run_demo(seg_run, tools_env, [file_name], out)

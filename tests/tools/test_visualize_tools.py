@@ -59,7 +59,7 @@ def test_visualize_json_results_detection(det_run, tools_env, registered_root, t
 
 def test_visualize_json_results_segmentation(seg_run, tools_env, registered_root, tmp_path):
     out = tmp_path / "vis"
-    dataset = "synthetic_ade20k_sem_seg_val"
+    dataset = seg_run.val_dataset
     args = ["--input", seg_run.predictions, "--dataset", dataset, "--output", str(out)]
     proc = run_tool("visualize_json_results.py", args, tools_env)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -24,6 +24,7 @@ class TrainedRun:
     checkpoint: str
     predictions: str  # the evaluator's JSON in <output_dir>/inference
     overrides: list[str]  # applied to every later use of the config (test loader size etc.)
+    val_dataset: str  # dataloader.test's dataset
 
 
 def run_tool(script: str, args: list[str], env: dict, timeout: int = 300):
