@@ -111,15 +111,21 @@ def compact_instances(instances: Any, img_id: int) -> dict:
 def _encode_masks(masks: Any) -> list[dict]:
     if hasattr(masks, "tensor"):  # BitMasks
         masks = masks.tensor
+    masks = masks.detach()
     if masks.dtype.is_floating_point:
         masks = masks >= 0.5
-    if len(masks) == 0:
-        return []
-    # pycocotools wants H x W x N in Fortran order, which is the memory layout of a C-contiguous
-    # N x W x H array: transpose on the masks' device (the GPU during inference), then encode all
-    # N masks in one C call without another copy.
-    nwh = masks.detach().to(torch.uint8).transpose(1, 2).contiguous().cpu().numpy()
-    rles = mask_util.encode(nwh.transpose(2, 1, 0))
+    elif masks.dtype != torch.bool:
+        masks = masks != 0
+    if masks.device.type == "cpu":
+        # pycocotools wants column-major masks. One H x W transpose per mask stays in cache; a
+        # single N x H x W transpose was measured 1.2-2x slower on CPU.
+        planes = masks.numpy().view(np.uint8)
+        rles = [mask_util.encode(np.asfortranarray(plane[:, :, None]))[0] for plane in planes]
+    else:
+        # On the GPU, transpose there: a C-contiguous N x W x H array is an H x W x N Fortran
+        # array, so the CPU only copies and run-length encodes.
+        nwh = masks.to(torch.uint8).transpose(1, 2).contiguous().cpu().numpy()
+        rles = mask_util.encode(nwh.transpose(2, 1, 0)) if len(nwh) else []
     for rle in rles:
         rle["counts"] = rle["counts"].decode("utf-8")
     return rles

@@ -327,7 +327,7 @@ def test_amp_bf16_two_processes_ema_and_resume(tmp_path, datasets_root):
         "train.model_ema.enabled=True", "train.model_ema.device=", "train.model_ema.decay=0.9",
         "train.eval_period=0", "train.checkpointer.period=2", "train.log_period=1",
         "dataloader.train.total_batch_size=2", "dataloader.train.dataset.filter_empty=False",
-        "dataloader.test.dataset.names=synthetic_coco_val",
+        "dataloader.test.dataset.names=synthetic_coco_val", "lr_multiplier.scheduler.num_updates=400",
     ]
     result = _run([*common, "train.max_iter=2"], datasets_root)
     log = result.stdout + result.stderr

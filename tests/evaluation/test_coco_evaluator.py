@@ -6,7 +6,9 @@ import json
 import uuid
 
 import numpy as np
+import pycocotools.mask as mask_util
 import pytest
+import torch
 from evaluation_testdata import (
     assert_same_metric,
     make_gt,
@@ -301,3 +303,25 @@ def test_builtin_coco_val_perfect_predictions(tmp_path):
         assert sorted({r["category_id"] for r in written}) == gt_cats
     finally:
         register_all_coco(get_datasets_root())
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_mask_encoding_devices_and_dtypes(device):
+    masks = torch.rand(4, 9, 13, generator=torch.Generator().manual_seed(0)) > 0.5
+    masks[3] = False  # an empty mask
+    ref = [
+        mask_util.encode(np.asfortranarray(m.numpy().astype(np.uint8)))["counts"].decode()
+        for m in masks
+    ]
+    for variant in (masks, masks.float(), masks.to(torch.uint8) * 255):
+        inst = to_instances(
+            {
+                "boxes": np.zeros((4, 4), np.float32),
+                "scores": np.ones(4, np.float32),
+                "classes": np.zeros(4, np.int64),
+                "masks": variant.numpy(),
+            }
+        ).to(device)
+        out = instances_to_coco_json(inst, 1)
+        assert [r["segmentation"]["counts"] for r in out] == ref
+        assert all(r["segmentation"]["size"] == [9, 13] for r in out)

@@ -55,7 +55,8 @@ def _train(
     checkpoint = os.path.join(out, "model_final.pth")
     assert os.path.isfile(checkpoint)
     keep = [o for o in overrides if not o.startswith(("train.", "lr_multiplier."))]
-    return TrainedRun(config, out, checkpoint, os.path.join(out, "inference", json_name), keep)
+    predictions = os.path.join(out, "inference", json_name)
+    return TrainedRun(config, out, checkpoint, predictions, keep, val_dataset)
 
 
 @pytest.fixture(scope="session")

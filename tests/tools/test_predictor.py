@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from det.checkpoint import CheckpointNotFoundError
 from det.config import instantiate
@@ -58,7 +59,8 @@ def _check_against_inference_on_dataset(run, num_images: int = 2) -> Predictor:
         got = predictor(dic["file_name"])
         _assert_same_output(got, expected)
         size = got["instances"].image_size if "instances" in got else got["sem_seg"].shape[-2:]
-        assert tuple(size) == (dic["height"], dic["width"])  # original image coordinates
+        with Image.open(dic["file_name"]) as image:
+            assert tuple(size) == (image.height, image.width)  # original image coordinates
     return predictor
 
 
