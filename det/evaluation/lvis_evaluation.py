@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from det.data.catalog import MetadataCatalog
-from det.evaluation.coco_evaluation import (
+from det.evaluation.coco_evaluation import paused_gc
+from det.evaluation.coco_results import (
     compact_instances,
     contiguous_to_dataset_ids,
-    paused_gc,
     records_to_results,
     write_results_json,
 )

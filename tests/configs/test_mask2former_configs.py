@@ -19,8 +19,7 @@ from det.modeling.meta_arch import MaskFormer
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_DIR = os.path.join(ROOT, "projects", "Mask2Former", "configs")
 RECIPES = sorted(
-    os.path.relpath(p, CONFIG_DIR)
-    for p in glob.glob(os.path.join(CONFIG_DIR, "*", "eva02_*.py"))
+    os.path.relpath(p, CONFIG_DIR) for p in glob.glob(os.path.join(CONFIG_DIR, "*", "eva02_*.py"))
 )
 DEMO = "demo/maskformer_tiny_synthetic_ade20k.py"
 
@@ -159,7 +158,9 @@ def test_config_instantiates_shrunk(name):
             model.inference.ratios = (1.0,)
             model.inference.scale = (256, 64)
             model.inference.pad_short_side = 64
-        out = model([{"image": torch.zeros(3, 48, 80, dtype=torch.uint8), "height": 24, "width": 40}])
+        out = model(
+            [{"image": torch.zeros(3, 48, 80, dtype=torch.uint8), "height": 24, "width": 40}]
+        )
     assert out[0]["sem_seg"].shape == (cfg.model.sem_seg_head.predictor.num_classes, 24, 40)
 
 
@@ -227,8 +228,9 @@ def test_demo_trains_and_evaluates_on_cpu(tmp_path):
     assert "copypaste: mIoU,fwIoU,mACC,pACC" in log
     numbers = re.findall(r"copypaste: ([\d.]+),([\d.]+),([\d.]+),([\d.]+)", log)
     miou = float(numbers[-1][0])
-    # Chance level is ~17% pixel accuracy (6 classes); the run measured 60+ mIoU.
-    assert miou > 45.0, log[-3000:]
+    # Chance is about 1/6 pixel accuracy (6 classes, ~10 mIoU); the 300-iteration demo measured
+    # 90.6 mIoU (seed 0, one thread).
+    assert miou > 70.0, log[-3000:]
     summary = re.search(r"\|\s*aAcc\s*\|\s*mIoU\s*\|\s*mAcc\s*\|\n\+[-+]+\+\n\|([^\n]+)\|", log)
     assert summary is not None, log[-3000:]
     assert os.path.isfile(tmp_path / "out" / "model_final.pth")

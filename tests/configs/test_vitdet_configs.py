@@ -34,45 +34,130 @@ _STEP_60K = dict(max_iter=60000, milestones=[48000, 54000], warmup=1000)
 # Spec section 4.3, one row per model card (columns as in the table).
 EXPECTED = {
     "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_b_4attn_1024_lrd0p7": dict(
-        img=1024, win=16, glb=[2, 5, 8, 11], ckpt=False, lr=5e-5, batch=128,
-        **_B, **_STEP_60K, **_COCO,
+        img=1024,
+        win=16,
+        glb=[2, 5, 8, 11],
+        ckpt=False,
+        lr=5e-5,
+        batch=128,
+        **_B,
+        **_STEP_60K,
+        **_COCO,
     ),
     "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_b_6attn_win32_1536_lrd0p7": dict(
-        img=1536, win=32, glb=[1, 3, 5, 7, 9, 11], ckpt=False, lr=5e-5, batch=128,
-        **_B, **_STEP_60K, **_COCO,
+        img=1536,
+        win=32,
+        glb=[1, 3, 5, 7, 9, 11],
+        ckpt=False,
+        lr=5e-5,
+        batch=128,
+        **_B,
+        **_STEP_60K,
+        **_COCO,
     ),
     "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_l_4attn_1024_lrd0p8": dict(
-        img=1024, win=16, glb=[5, 11, 17, 23], ckpt=False, lr=6e-5, batch=144,
-        **_L, **_STEP_60K, **_COCO,
+        img=1024,
+        win=16,
+        glb=[5, 11, 17, 23],
+        ckpt=False,
+        lr=6e-5,
+        batch=144,
+        **_L,
+        **_STEP_60K,
+        **_COCO,
     ),
     "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_l_8attn_win32_1536_lrd0p8": dict(
-        img=1536, win=32, glb=_EVERY_THIRD, ckpt=True, lr=5e-5, batch=128,
-        **_L, **_STEP_60K, **_COCO,
+        img=1536,
+        win=32,
+        glb=_EVERY_THIRD,
+        ckpt=True,
+        lr=5e-5,
+        batch=128,
+        **_L,
+        **_STEP_60K,
+        **_COCO,
     ),
     "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_b_4attn_1024_lrd0p7": dict(
-        img=1024, win=16, glb=[2, 5, 8, 11], ckpt=False, lr=1e-4, batch=128, max_iter=50000,
-        milestones=[40000, 45000], warmup=1000, **_B, **_LVIS,
+        img=1024,
+        win=16,
+        glb=[2, 5, 8, 11],
+        ckpt=False,
+        lr=1e-4,
+        batch=128,
+        max_iter=50000,
+        milestones=[40000, 45000],
+        warmup=1000,
+        **_B,
+        **_LVIS,
     ),
     "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_l_4attn_1024_lrd0p8": dict(
-        img=1024, win=16, glb=[5, 11, 17, 23], ckpt=False, lr=1e-4, batch=128, max_iter=40000,
-        milestones=[32000, 36000], warmup=1000, **_L, **_LVIS,
+        img=1024,
+        win=16,
+        glb=[5, 11, 17, 23],
+        ckpt=False,
+        lr=1e-4,
+        batch=128,
+        max_iter=40000,
+        milestones=[32000, 36000],
+        warmup=1000,
+        **_L,
+        **_LVIS,
     ),
     "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_l_8attn_win32_1536_lrd0p8": dict(
-        img=1536, win=32, glb=_EVERY_THIRD, ckpt=True, lr=1e-4, batch=128, max_iter=40000,
-        milestones=[32000, 36000], warmup=1000, **_L, **_LVIS,
+        img=1536,
+        win=32,
+        glb=_EVERY_THIRD,
+        ckpt=True,
+        lr=1e-4,
+        batch=128,
+        max_iter=40000,
+        milestones=[32000, 36000],
+        warmup=1000,
+        **_L,
+        **_LVIS,
     ),
     "eva2_o365/eva2_o365_cascade_mask_rcnn_vitdet_l_8attn_1536_lrd0p8": dict(
-        img=1536, win=16, glb=_EVERY_THIRD, ckpt=False, lr=6e-5, batch=160, max_iter=400000,
-        milestones=[320000, 360000], warmup=5000, **_L,
-        classes=365, score=0.05, topk=100, ema=False, period=(10000, 2500), data="o365",
+        img=1536,
+        win=16,
+        glb=_EVERY_THIRD,
+        ckpt=False,
+        lr=6e-5,
+        batch=160,
+        max_iter=400000,
+        milestones=[320000, 360000],
+        warmup=5000,
+        **_L,
+        classes=365,
+        score=0.05,
+        topk=100,
+        ema=False,
+        period=(10000, 2500),
+        data="o365",
     ),
     "eva2_o365_to_coco/eva2_o365_to_coco_cascade_mask_rcnn_vitdet_l_8attn_1536_lrd0p8": dict(
-        img=1536, win=16, glb=_EVERY_THIRD, ckpt=True, lr=4e-5, batch=64, max_iter=40000,
-        milestones=None, warmup=400, **{**_L, "dp": 0.3}, **{**_COCO, "ema": True},
+        img=1536,
+        win=16,
+        glb=_EVERY_THIRD,
+        ckpt=True,
+        lr=4e-5,
+        batch=64,
+        max_iter=40000,
+        milestones=None,
+        warmup=400,
+        **{**_L, "dp": 0.3},
+        **{**_COCO, "ema": True},
     ),
     "eva2_o365_to_lvis/eva2_o365_to_lvis_cascade_mask_rcnn_vitdet_l_8attn_1536_lrd0p8": dict(
-        img=1536, win=16, glb=_EVERY_THIRD, ckpt=True, lr=4e-5, batch=64, max_iter=70000,
-        milestones=None, warmup=700, **{**_L, "dp": 0.3},
+        img=1536,
+        win=16,
+        glb=_EVERY_THIRD,
+        ckpt=True,
+        lr=4e-5,
+        batch=64,
+        max_iter=70000,
+        milestones=None,
+        warmup=700,
+        **{**_L, "dp": 0.3},
         **{**_LVIS, "ema": True, "period": (5000, 5000)},
     ),
 }
@@ -82,9 +167,7 @@ DATA = {
     "o365": (["objects365_train", "objects365_val"], "objects365_val", "COCOEvaluator"),
 }
 # Spec checkpoint_keys/<name>.json -> config.
-KEY_FILES = {
-    os.path.basename(path)[: -len(".json")]: path for path in glob.glob(f"{KEYS}/*.json")
-}
+KEY_FILES = {os.path.basename(path)[: -len(".json")]: path for path in glob.glob(f"{KEYS}/*.json")}
 
 
 def _load(name):
@@ -150,13 +233,17 @@ def test_effective_values_match_the_model_card(name):
     heads = cfg.model.roi_heads
     assert heads.num_classes == e["classes"] and heads._target_.__name__ == "CascadeROIHeads"
     assert [list(p.box2box_transform.weights) for p in heads.box_predictors] == [
-        [10, 10, 5, 5], [20, 20, 10, 10], [30, 30, 15, 15]
+        [10, 10, 5, 5],
+        [20, 20, 10, 10],
+        [30, 30, 15, 15],
     ]
     assert [m.thresholds for m in heads.proposal_matchers] == [[0.5], [0.6], [0.7]]
     for p in heads.box_predictors:
         assert (p.test_score_thresh, p.get("test_topk_per_image", 100)) == (e["score"], e["topk"])
         assert p.cls_agnostic_bbox_reg
-        assert p.get("use_sigmoid_ce", False) == p.get("use_fed_loss", False) == (e["data"] == "lvis")
+        assert (
+            p.get("use_sigmoid_ce", False) == p.get("use_fed_loss", False) == (e["data"] == "lvis")
+        )
     if e["data"] == "lvis":
         assert cfg.dataloader.evaluator.max_dets_per_image == 300
         assert cfg.dataloader.train.sampler.repeat_factors.repeat_thresh == 0.001
@@ -252,7 +339,9 @@ def _run(args, root, timeout=900):
 
 def _copypaste(output):
     """{"bbox": {"AP": ..}, "segm": {...}} from the ``copypaste:`` lines."""
-    lines = [line.split("copypaste: ", 1)[1] for line in output.splitlines() if "copypaste: " in line]
+    lines = [
+        line.split("copypaste: ", 1)[1] for line in output.splitlines() if "copypaste: " in line
+    ]
     results = {}
     for i in range(0, len(lines) - 2, 3):
         task = lines[i].removeprefix("Task: ")
@@ -294,8 +383,15 @@ def test_eval_only_fork_checkpoint_with_readme_overrides(tmp_path, datasets_root
     _fork_style_checkpoint(ckpt, with_ema=True)
     out_dir = str(tmp_path / "eval")
     result = _run(
-        ["--eval-only", "--config-file", DEMO, *TINY, f"train.init_checkpoint={ckpt}",
-         f"train.output_dir={out_dir}", *README_OVERRIDES],
+        [
+            "--eval-only",
+            "--config-file",
+            DEMO,
+            *TINY,
+            f"train.init_checkpoint={ckpt}",
+            f"train.output_dir={out_dir}",
+            *README_OVERRIDES,
+        ],
         datasets_root,
     )
     log = result.stdout + result.stderr
@@ -309,9 +405,16 @@ def test_eval_only_fork_checkpoint_with_readme_overrides(tmp_path, datasets_root
     # The same checkpoint without "ema_state" cannot be evaluated with EMA weights.
     _fork_style_checkpoint(ckpt, with_ema=False)
     result = _run(
-        ["--eval-only", "--config-file", DEMO, *TINY, f"train.init_checkpoint={ckpt}",
-         f"train.output_dir={out_dir}", "train.model_ema.enabled=True",
-         "train.model_ema.use_ema_weights_for_eval_only=True"],
+        [
+            "--eval-only",
+            "--config-file",
+            DEMO,
+            *TINY,
+            f"train.init_checkpoint={ckpt}",
+            f"train.output_dir={out_dir}",
+            "train.model_ema.enabled=True",
+            "train.model_ema.use_ema_weights_for_eval_only=True",
+        ],
         datasets_root,
     )
     assert result.returncode == 2, (result.stdout + result.stderr)[-3000:]
@@ -322,12 +425,26 @@ def test_eval_only_fork_checkpoint_with_readme_overrides(tmp_path, datasets_root
 def test_amp_bf16_two_processes_ema_and_resume(tmp_path, datasets_root):
     out_dir = str(tmp_path / "train")
     common = [
-        "--num-gpus", "2", "--dist-url", "auto", "--config-file", DEMO, *TINY,
-        f"train.output_dir={out_dir}", "train.amp.enabled=True", "train.amp.precision=bfloat16",
-        "train.model_ema.enabled=True", "train.model_ema.device=", "train.model_ema.decay=0.9",
-        "train.eval_period=0", "train.checkpointer.period=2", "train.log_period=1",
-        "dataloader.train.total_batch_size=2", "dataloader.train.dataset.filter_empty=False",
-        "dataloader.test.dataset.names=synthetic_coco_val", "lr_multiplier.scheduler.num_updates=400",
+        "--num-gpus",
+        "2",
+        "--dist-url",
+        "auto",
+        "--config-file",
+        DEMO,
+        *TINY,
+        f"train.output_dir={out_dir}",
+        "train.amp.enabled=True",
+        "train.amp.precision=bfloat16",
+        "train.model_ema.enabled=True",
+        "train.model_ema.device=",
+        "train.model_ema.decay=0.9",
+        "train.eval_period=0",
+        "train.checkpointer.period=2",
+        "train.log_period=1",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.dataset.filter_empty=False",
+        "dataloader.test.dataset.names=synthetic_coco_val",
+        "lr_multiplier.scheduler.num_updates=400",
     ]
     result = _run([*common, "train.max_iter=2"], datasets_root)
     log = result.stdout + result.stderr
@@ -350,22 +467,34 @@ def test_amp_bf16_two_processes_ema_and_resume(tmp_path, datasets_root):
     assert torch.allclose(second["ema_state"][name], expected, atol=1e-6)
 
 
-# Box / mask AP the demo reaches, measured with the shipped settings (see the demo config);
-# asserted with a wide margin (chance is ~0 AP).
-DEMO_MIN_BOX_AP = 50.0
-DEMO_MIN_MASK_AP = 40.0
+# The demo config trains 300 iterations (box / mask AP 85.4 / 72.0 measured). The test runs
+# the first half of that schedule (steps at 120 and 140): measured 46.0 / 47.6 box / mask AP
+# (50.3 / 41.5 at 120 iterations); asserted with a wide margin, chance being ~0 AP.
+DEMO_TEST_SCHEDULE = [
+    "train.max_iter=150",
+    "lr_multiplier.scheduler.milestones=[120,140]",
+    "lr_multiplier.warmup_length=0.05",
+    "dataloader.train.num_workers=0",
+]
+DEMO_MIN_BOX_AP = 25.0
+DEMO_MIN_MASK_AP = 25.0
 
 
 @pytest.mark.slow
 def test_demo_trains_far_above_chance(tmp_path, datasets_root):
     result = _run(
-        ["--config-file", DEMO, f"train.output_dir={tmp_path}"], datasets_root, timeout=1800
+        ["--config-file", DEMO, f"train.output_dir={tmp_path}", *DEMO_TEST_SCHEDULE],
+        datasets_root,
+        timeout=1800,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     results = _copypaste(log)
     assert results["bbox"]["AP"] > DEMO_MIN_BOX_AP, results
     assert results["segm"]["AP"] > DEMO_MIN_MASK_AP, results
+    with open(os.path.join(tmp_path, "metrics.json")) as f:
+        losses = [json.loads(line)["total_loss"] for line in f if "total_loss" in line]
+    assert losses[-1] < losses[0]  # the loss curve goes down
 
 
 # ------------------------------------------------------------------------------ bad inputs

@@ -46,7 +46,9 @@ def test_update_is_the_ema_formula_on_parameters_and_buffers():
         model.running.fill_(2.0)
         model.count.fill_(7)
     updater.update(model)
-    assert torch.allclose(state.state["lin.weight"], 0.9 * old["lin.weight"] + 0.1 * model.lin.weight)
+    assert torch.allclose(
+        state.state["lin.weight"], 0.9 * old["lin.weight"] + 0.1 * model.lin.weight
+    )
     assert torch.allclose(state.state["running"], torch.full((2,), 0.2))
     assert state.state["count"].item() == 7  # integer buffers are copied
     # Constant buffers are averaged too (as in EVA-02): equal up to float rounding.

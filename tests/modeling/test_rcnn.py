@@ -47,7 +47,10 @@ def _batch():
     g = torch.Generator().manual_seed(0)
     img = lambda h, w: torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)  # noqa: E731
     return [
-        {"image": img(64, 48), "instances": _instances(64, 48, [[4, 6, 30, 40], [20, 30, 46, 62]], [0, 2])},
+        {
+            "image": img(64, 48),
+            "instances": _instances(64, 48, [[4, 6, 30, 40], [20, 30, 46, 62]], [0, 2]),
+        },
         {"image": img(40, 64), "instances": _instances(40, 64, [[10, 5, 50, 35]], [1])},
         {"image": img(56, 56), "instances": _instances(56, 56, [], [])},  # no annotations
     ]
@@ -168,3 +171,13 @@ def test_readme_override_keys_instantiate_for_both_head_types():
         heads = model.roi_heads
         assert heads.box_nms.class_wise and heads.box_nms.iou_threshold == 0.6
         assert heads.override_score_thresh == 0.0 and heads.maskness_thresh == 0.5
+
+
+def test_vis_period_puts_a_training_image():
+    model = _tiny().train()
+    model.vis_period, model.input_format = 1, "RGB"
+    with EventStorage() as storage:
+        model(_batch())
+    assert len(storage._vis_data) == 1
+    name, image, _ = storage._vis_data[0]
+    assert "Predicted proposals" in name and image.shape[0] == 3 and image.shape[2] == 2 * 48

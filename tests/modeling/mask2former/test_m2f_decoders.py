@@ -176,8 +176,14 @@ def test_mask_former_head_wires_the_decoders():
     torch.manual_seed(0)
     pixel = _pixel_decoder(conv_dim=32)
     predictor = MultiScaleMaskedTransformerDecoder(
-        in_channels=32, num_classes=3, hidden_dim=32, num_queries=4, nheads=2,
-        dim_feedforward=16, dec_layers=2, mask_dim=24,
+        in_channels=32,
+        num_classes=3,
+        hidden_dim=32,
+        num_queries=4,
+        nheads=2,
+        dim_feedforward=16,
+        dec_layers=2,
+        mask_dim=24,
     )
     head = MaskFormerHead(pixel_decoder=pixel, predictor=predictor)
     feats = {f"p{lvl}": torch.randn(1, 16, 64 // 2**lvl, 64 // 2**lvl) for lvl in (2, 3, 4, 5)}

@@ -106,7 +106,11 @@ def test_uncertain_points_prefer_the_boundary():
     logits = torch.full((2, 1, 16, 16), 10.0)
     logits[:, :, :, :4] = 0.0
     coords = get_uncertain_point_coords_with_randomness(
-        logits, calculate_uncertainty, num_points=100, oversample_ratio=3, importance_sample_ratio=0.5
+        logits,
+        calculate_uncertainty,
+        num_points=100,
+        oversample_ratio=3,
+        importance_sample_ratio=0.5,
     )
     assert coords.shape == (2, 100, 2)
     assert (coords[:, :50, 0] < 0.25 + 1 / 32).all()  # the 50 importance points

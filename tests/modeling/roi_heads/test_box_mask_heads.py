@@ -23,7 +23,9 @@ def test_box_head_names_and_shapes():
     assert head.state_dict()["fc1.weight"].shape == (16, 8 * 7 * 7)
     assert head(torch.randn(3, 8, 7, 7)).shape == (3, 16)
     assert head.output_shape == ShapeSpec(channels=16)
-    conv_only = FastRCNNConvFCHead(ShapeSpec(channels=8, height=7, width=7), conv_dims=[4], fc_dims=[])
+    conv_only = FastRCNNConvFCHead(
+        ShapeSpec(channels=8, height=7, width=7), conv_dims=[4], fc_dims=[]
+    )
     assert conv_only.output_shape == ShapeSpec(channels=4, height=7, width=7)
 
 

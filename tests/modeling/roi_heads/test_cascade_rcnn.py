@@ -69,9 +69,14 @@ def test_inference_averages_stage_probabilities():
 
     def capture(predictor, boxes, scores, image_sizes):
         captured.update(predictor=predictor, boxes=boxes, scores=scores)
-        return [Instances(image_sizes[0], pred_boxes=Boxes(torch.zeros(0, 4)),
-                          pred_classes=torch.zeros(0, dtype=torch.int64),
-                          scores=torch.zeros(0))]
+        return [
+            Instances(
+                image_sizes[0],
+                pred_boxes=Boxes(torch.zeros(0, 4)),
+                pred_classes=torch.zeros(0, dtype=torch.int64),
+                scores=torch.zeros(0),
+            )
+        ]
 
     heads._select_detections = capture
     with torch.no_grad():

@@ -56,7 +56,10 @@ def _heads(with_mask=True, **kwargs):
 
 def _features():
     g = torch.Generator().manual_seed(1)
-    return {"p2": torch.randn(1, 4, 16, 16, generator=g), "p3": torch.randn(1, 4, 8, 8, generator=g)}
+    return {
+        "p2": torch.randn(1, 4, 16, 16, generator=g),
+        "p3": torch.randn(1, 4, 8, 8, generator=g),
+    }
 
 
 def _proposals(n=6):
@@ -70,7 +73,9 @@ def _proposals(n=6):
 
 
 def _raw_outputs(heads):
-    pooled = heads.box_pooler([_features()[f] for f in IN_FEATURES], [_proposals()[0].proposal_boxes])
+    pooled = heads.box_pooler(
+        [_features()[f] for f in IN_FEATURES], [_proposals()[0].proposal_boxes]
+    )
     predictions = heads.box_predictor(heads.box_head(pooled))
     return (
         heads.box_predictor.predict_boxes(predictions, _proposals()),
