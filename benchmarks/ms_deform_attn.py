@@ -290,6 +290,14 @@ def main(argv=None):
                 f"| {name} | {impl} | {fwd * 1e3:.0f} | {both * 1e3:.0f} | {peak / 2**20:.0f} "
                 f"| {saved / 2**20:.0f} | {diff:.1e} |"
             )
+    lines.append("")
+    lines.append(
+        "Rows: the stack-all-levels fallback of Deformable DETR / Mask2Former / mmcv (reference); "
+        "one `grid_sample` over all levels zero-padded to the largest map; one `grid_sample` "
+        "per level reduced at once with plain autograd; det's op (per level, and the backward "
+        "pass samples again instead of keeping the samples). Differences to the reference are "
+        "float32 rounding (the padded variant rescales the coordinates)."
+    )
     if not torch.cuda.is_available():
         lines.append("")
         lines.append("No CUDA device was available for this run.")

@@ -13,8 +13,9 @@ Writes ``<output>/<image stem>.png`` per image and ``<output>/predictions.json``
 ``file_name``, ``height``, ``width``, ``visualization`` and either ``instances`` (``bbox`` XYXY
 absolute pixels, ``score``, ``category_id`` (contiguous), ``category_name``, ``segmentation``
 as COCO RLE) or ``sem_seg`` (per predicted class: ``category_id``, ``category_name``,
-``pixels``, ``segmentation``). Unreadable images are named on stderr and skipped; an
-``--input`` that matches no file at all is an error (exit status 2).
+``pixels``, ``segmentation``). Unreadable images are named on stderr and skipped (exit status 1
+if none was readable); an ``--input`` that matches no file at all, a bad config or a checkpoint
+that does not fit the config is an error (exit status 2).
 """
 
 from __future__ import annotations

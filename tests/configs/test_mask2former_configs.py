@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -192,31 +191,12 @@ def test_coco_stuff_checkpoint_loads_into_ade20k_without_the_class_head(tmp_path
             torch.testing.assert_close(value, coco_sd[key], msg=key)
 
 
-_DEMO_SCRIPT = textwrap.dedent(
-    """
-    import os, runpy, sys
-    sys.path.insert(0, {tests!r})
-    from m2f_demo_data import register_synthetic_ade20k_stand_in
-    register_synthetic_ade20k_stand_in(os.environ["DETECTRON2_DATASETS"])
-    sys.argv = ["lazyconfig_train_net.py"] + sys.argv[1:]
-    runpy.run_path({tool!r}, run_name="__main__")
-    """
-)
-
-
 @pytest.mark.slow
 def test_demo_trains_and_evaluates_on_cpu(tmp_path):
-    script = tmp_path / "run_demo.py"
-    script.write_text(
-        _DEMO_SCRIPT.format(
-            tests=os.path.dirname(os.path.abspath(__file__)),
-            tool=os.path.join(ROOT, "tools", "lazyconfig_train_net.py"),
-        )
-    )
     env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), OMP_NUM_THREADS="1")
     cmd = [
         sys.executable,
-        str(script),
+        os.path.join(ROOT, "tools", "lazyconfig_train_net.py"),
         "--config-file",
         os.path.join(CONFIG_DIR, DEMO),
         f"train.output_dir={tmp_path / 'out'}",

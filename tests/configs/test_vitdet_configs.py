@@ -297,9 +297,23 @@ def test_full_size_keys_and_shapes(name, lvis_metadata):
 
 
 def _shrink(cfg):
+    """Tiny widths and depth, same structure (cascade stages, mask head or not, fed loss)."""
     cfg.model.backbone.net.update(
         img_size=64, embed_dim=32, depth=2, num_heads=2, window_size=2, window_block_indexes=[0]
     )
+    cfg.model.backbone.out_channels = 16
+    cfg.model.proposal_generator.head.in_channels = 16
+    cfg.model.proposal_generator.update(pre_nms_topk=(20, 20), post_nms_topk=(10, 10))
+    heads = cfg.model.roi_heads
+    for head in heads.box_heads:
+        head.update(conv_dims=[16], fc_dims=[32])
+        head.input_shape.channels = 16
+    for predictor in heads.box_predictors:
+        predictor.input_shape.channels = 32
+        predictor.test_topk_per_image = 5  # a class-specific 1203-way mask head is costly
+    if heads.mask_head is not None:
+        heads.mask_head.update(conv_dims=[16, 16])
+        heads.mask_head.input_shape.channels = 16
     cfg.optimizer.params.lr_factor_func.num_layers = 2
     return cfg
 
@@ -316,6 +330,13 @@ def test_shrunk_config_instantiates(name, lvis_metadata):
     assert min(lrs) == pytest.approx(cfg.optimizer.lr * EXPECTED[name]["lrd"] ** 3)
     assert all("weight_decay" not in g or g["weight_decay"] == 0.1 for g in optimizer.param_groups)
     assert model.backbone.padding_constraints["square_size"] == 64
+    image = torch.randint(0, 256, (3, 64, 48), dtype=torch.uint8)
+    with torch.no_grad():
+        (out,) = model.eval()([{"image": image, "height": 32, "width": 24}])
+    inst = out["instances"]
+    assert inst.image_size == (32, 24)
+    assert inst.has("pred_masks") == (EXPECTED[name]["data"] != "o365")
+    assert len(inst) <= 5
 
 
 # --------------------------------------------------------------------------- the script

@@ -1,8 +1,6 @@
 """tools/analyze_model.py, tools/benchmark.py and tools/plot_metrics.py."""
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
@@ -10,20 +8,13 @@ import torch
 import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
 from PIL import Image
-from tools_testutil import REPO, run_tool
+from tools_testutil import load_tool, run_tool
 
 from det.config import LazyConfig, instantiate
 
 
-def _tool_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_sdpa_flop_rule_hand_computed():
-    analyze = _tool_module("analyze_model")
+    analyze = load_tool("analyze_model")
 
     class _Attn(torch.nn.Module):
         def __init__(self):
@@ -97,7 +88,7 @@ def test_plot_metrics(det_run, seg_run, tools_env, tmp_path):
 
 
 def test_plot_metrics_reads_resumed_and_damaged_files(tmp_path):
-    plot = _tool_module("plot_metrics")
+    plot = load_tool("plot_metrics")
     path = tmp_path / "metrics.json"
     lines = [
         {"iteration": 19, "total_loss": 2.0, "lr": 0.1},

@@ -9,7 +9,7 @@ import pycocotools.mask as mask_util
 import pytest
 import torch
 from PIL import Image
-from tools_testutil import run_tool
+from tools_testutil import load_tool, run_tool
 
 from det.data import DatasetCatalog
 from det.data.detection_utils import read_image
@@ -114,10 +114,12 @@ def test_demo_segmentation(seg_run, tools_env, registered_root, tmp_path):
     assert (drawn[:h, :w] != image).any(axis=2).mean() > 0.5  # the overlay covers the image
 
 
-def test_demo_bad_inputs(det_run, tools_env, tmp_path):
-    proc = _run_demo(det_run, tools_env, [str(tmp_path / "*.jpg")], tmp_path / "out")
-    assert proc.returncode == 2
-    assert "matches no image" in proc.stderr and "*.jpg" in proc.stderr
+def test_demo_bad_inputs(det_run, registered_root, tmp_path, capsys):
+    demo = load_tool("demo")
+    args = ["--config-file", det_run.config, "--output", str(tmp_path / "out")]
+    assert demo.main([*args, "--input", str(tmp_path / "*.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert "matches no image" in err and "*.jpg" in err
 
     state = torch.load(det_run.checkpoint, map_location="cpu", weights_only=True)
     for key in [k for k in state["model"] if k.startswith("roi_heads.box_predictor.")]:
@@ -126,7 +128,7 @@ def test_demo_bad_inputs(det_run, tools_env, tmp_path):
     torch.save(state, partial)
     image = tmp_path / "img.png"
     Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(image)
-    run = type(det_run)(**{**det_run.__dict__, "checkpoint": str(partial)})
-    proc = _run_demo(run, tools_env, [str(image)], tmp_path / "out2")
-    assert proc.returncode == 2
-    assert "missing keys" in proc.stderr and "roi_heads.box_predictor" in proc.stderr
+    opts = ["--opts", f"train.init_checkpoint={partial}", *det_run.overrides]
+    assert demo.main([*args, "--input", str(image), *opts]) == 2
+    err = capsys.readouterr().err
+    assert "missing keys" in err and "roi_heads.box_predictor" in err

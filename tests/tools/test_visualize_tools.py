@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
-from tools_testutil import run_tool
+from tools_testutil import load_tool, run_tool
 
 from det.data import DatasetCatalog, MetadataCatalog
 from det.data.detection_utils import read_image
@@ -73,11 +73,12 @@ def test_visualize_json_results_segmentation(seg_run, tools_env, registered_root
         assert (panel[:h, :w] != image).any(axis=2).mean() > 0.5
 
 
-def test_visualize_json_results_wrong_dataset(det_run, tools_env, registered_root, tmp_path):
+def test_visualize_json_results_wrong_dataset(det_run, registered_root, tmp_path, capsys):
+    tool = load_tool("visualize_json_results")
     args = ["--input", det_run.predictions, "--dataset", "synthetic_coco_train"]
-    proc = run_tool("visualize_json_results.py", args + ["--output", str(tmp_path)], tools_env)
-    assert proc.returncode == 2
-    assert "No prediction" in proc.stderr and "synthetic_coco_train" in proc.stderr
+    assert tool.main([*args, "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "No prediction" in err and "synthetic_coco_train" in err
 
 
 def test_visualize_data_detection(det_run, tools_env, registered_root, tmp_path):
@@ -97,8 +98,7 @@ def test_visualize_data_detection(det_run, tools_env, registered_root, tmp_path)
 
     out = tmp_path / "annotation"
     args = [*base, "--source", "annotation", "--output", str(out), *det_run.overrides]
-    proc = run_tool("visualize_data.py", args, tools_env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_tool("visualize_data").main(args) == 0
     dicts = DatasetCatalog.get("synthetic_coco_train")[:3]
     for name, dic in zip(sorted(os.listdir(out)), dicts):
         assert name.endswith(os.path.splitext(os.path.basename(dic["file_name"]))[0] + ".png")

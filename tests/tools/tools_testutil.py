@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -37,3 +38,13 @@ def run_tool(script: str, args: list[str], env: dict, timeout: int = 300):
         text=True,
         timeout=timeout,
     )
+
+
+def load_tool(name: str):
+    """Imports ``tools/<name>.py`` as a module (to call its ``main(argv)`` in this process)."""
+    spec = importlib.util.spec_from_file_location(
+        f"tool_{name}", os.path.join(REPO, "tools", f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -31,7 +31,7 @@ from .coco_stuff import register_all_coco_stuff
 from .lvis import register_lvis_instances
 from .objects365 import register_objects365_instances
 from .paths import get_datasets_root
-from .synthetic import register_synthetic_coco
+from .synthetic import register_synthetic_ade20k, register_synthetic_coco
 
 __all__ = [
     "COCO_SPLITS",
@@ -108,10 +108,12 @@ def register_all_objects365(root: str) -> None:
 
 
 def register_all_synthetic(root: str) -> None:
-    """Registers the demo datasets ``synthetic_coco_{train,val}`` under ``<root>/synthetic``.
+    """Registers the demo datasets under ``<root>/synthetic``, written on first use.
 
-    Three COCO classes (person, car, dog; ids 1, 3, 18) drawn as shapes on 256x320 images:
-    64 training and 16 validation images, written on first use.
+    ``synthetic_coco_{train,val}``: three COCO classes (person, car, dog; ids 1, 3, 18) drawn
+    as shapes on 256x320 images, 64 training and 16 validation images.
+    ``synthetic_ade20k_sem_seg_{train,val}``: ADE20K layout and metadata, 6 drawn classes on
+    128x160 images, 64 training and 16 validation images.
     """
     base = os.path.join(root, "synthetic")
     register_synthetic_coco(
@@ -120,6 +122,8 @@ def register_all_synthetic(root: str) -> None:
     register_synthetic_coco(
         "synthetic_coco_val", base, "val2017", num_images=16, image_size=(256, 320)
     )
+    register_synthetic_ade20k("synthetic_ade20k_sem_seg_train", base, "training", num_images=64)
+    register_synthetic_ade20k("synthetic_ade20k_sem_seg_val", base, "validation", num_images=16)
 
 
 def register_all_builtin(root: str | None = None) -> None:

@@ -35,13 +35,18 @@ from .synthetic_scenes import (
     save_jpeg,
     scene_rng,
 )
-from .synthetic_sem_seg import write_synthetic_ade20k, write_synthetic_coco_stuff
+from .synthetic_sem_seg import (
+    register_synthetic_ade20k,
+    write_synthetic_ade20k,
+    write_synthetic_coco_stuff,
+)
 
 __all__ = [
     "DEMO_CATEGORIES",
     "write_synthetic_coco",
     "write_synthetic_lvis",
     "write_synthetic_objects365",
+    "register_synthetic_ade20k",
     "write_synthetic_ade20k",
     "write_synthetic_coco_stuff",
     "write_synthetic_datasets",

@@ -5,12 +5,21 @@ See ``det.data.datasets.synthetic`` (which re-exports these writers) for the ove
 
 from __future__ import annotations
 
+import json
 import os
+from functools import partial
 
 import numpy as np
 
-from .builtin_meta import ADE20K_SEM_SEG_CATEGORIES, COCO_STUFF_CATEGORIES, distinct_colors
+from ..catalog import DatasetCatalog, MetadataCatalog
+from .builtin_meta import (
+    ADE20K_SEM_SEG_CATEGORIES,
+    COCO_STUFF_CATEGORIES,
+    distinct_colors,
+    get_ade20k_sem_seg_meta,
+)
 from .coco_stuff import LABEL_DIR, RAW_LABEL_DIR, prepare_coco_stuff_sem_seg
+from .sem_seg import load_sem_seg
 from .synthetic_scenes import (
     check_num_classes,
     check_split,
@@ -20,7 +29,7 @@ from .synthetic_scenes import (
     scene_rng,
 )
 
-__all__ = ["write_synthetic_ade20k", "write_synthetic_coco_stuff"]
+__all__ = ["register_synthetic_ade20k", "write_synthetic_ade20k", "write_synthetic_coco_stuff"]
 
 _ADE_SPLITS = {"training": "train", "validation": "val"}
 _STUFF_SPLITS = {"train2017": 700_001, "val2017": 800_001}
@@ -113,3 +122,68 @@ def write_synthetic_coco_stuff(
             os.remove(converted)  # stale output of an earlier call with other arguments
     prepare_coco_stuff_sem_seg(coco_root, (split,))
     return coco_root
+
+
+def _ensure_synthetic_ade20k(root: str, split: str, args: dict) -> None:
+    # A marker written after the last file: a half-written folder (a killed run, another
+    # process still writing) is rewritten instead of being read.
+    marker = os.path.join(root, "ADEChallengeData2016", f".det_synthetic_{split}.json")
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8") as f:
+            if json.load(f) == args:
+                return
+    write_synthetic_ade20k(root, split, **args)
+    tmp = f"{marker}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(args, f)
+    os.replace(tmp, marker)
+
+
+def _load_synthetic_ade20k(name: str, root: str, split: str, args: dict) -> list[dict]:
+    _ensure_synthetic_ade20k(root, split, args)
+    base = os.path.join(root, "ADEChallengeData2016")
+    return load_sem_seg(
+        os.path.join(base, "annotations", split),
+        os.path.join(base, "images", split),
+        reduce_zero_label=True,
+        dataset_name=name,
+    )
+
+
+def register_synthetic_ade20k(
+    name: str,
+    root: str,
+    split: str = "training",
+    num_images: int = 16,
+    image_size: tuple[int, int] = (128, 160),
+    seed: int = 0,
+    num_classes: int = 6,
+) -> None:
+    """Registers a synthetic ADE20K-layout split that is written under ``root`` on first use.
+
+    The metadata is ADE20K's (150 ``stuff_classes``, ``ignore_label=255``,
+    ``reduce_zero_label=True``, ``evaluator_type="sem_seg"``), so the real ADE20K configs,
+    mapper and evaluator run on it unchanged. Re-registering an existing name replaces it.
+
+    Args:
+        name: dataset name, e.g. ``"synthetic_ade20k_sem_seg_train"``.
+        root: folder to write ``ADEChallengeData2016/`` into.
+        split: ``training`` or ``validation``.
+        num_images, image_size, seed, num_classes: as in ``write_synthetic_ade20k``.
+    """
+    check_split(split, _ADE_SPLITS, "register_synthetic_ade20k")
+    args = dict(
+        num_images=num_images, image_size=list(image_size), seed=seed, num_classes=num_classes
+    )
+    base = os.path.join(root, "ADEChallengeData2016")
+    DatasetCatalog.remove(name)
+    MetadataCatalog.remove(name)
+    DatasetCatalog.register(name, partial(_load_synthetic_ade20k, name, root, split, args))
+    MetadataCatalog.get(name).set(
+        **get_ade20k_sem_seg_meta(),
+        ignore_label=255,
+        evaluator_type="sem_seg",
+        reduce_zero_label=True,
+        image_root=os.path.join(base, "images", split),
+        sem_seg_root=os.path.join(base, "annotations", split),
+    )

@@ -17,9 +17,15 @@ import torch.nn.functional as F
 
 from det.modeling.postprocessing import sem_seg_postprocess
 
-__all__ = ["MultiScaleFlipInference", "SlidingWindowInference", "WholeImageInference"]
+__all__ = [
+    "MultiScaleFlipInference",
+    "SegmentFn",
+    "SlidingWindowInference",
+    "WholeImageInference",
+]
 
 SegmentFn = Callable[[torch.Tensor], torch.Tensor]
+"""Raw images (float Tensor[B, 3, h, w]) -> per-class scores (Tensor[B, K, h, w])."""
 
 
 class WholeImageInference:

@@ -80,6 +80,7 @@ class MaskFormer(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device of the model's parameters and buffers."""
         return self.pixel_mean.device
 
     def _batch(self, images: Sequence[torch.Tensor]) -> ImageList:

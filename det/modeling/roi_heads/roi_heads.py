@@ -12,7 +12,6 @@ Test-time options of EVA-02 (README overrides ``model.roi_heads.use_soft_nms=Tru
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import torch
@@ -31,8 +30,6 @@ from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
 from .maskness import MasknessRescoring
 
 __all__ = ["NumClassesMismatchError", "ROIHeads", "StandardROIHeads", "select_foreground_proposals"]
-
-logger = logging.getLogger(__name__)
 
 
 class NumClassesMismatchError(UserError, ValueError):

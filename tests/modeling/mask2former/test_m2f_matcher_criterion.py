@@ -193,7 +193,7 @@ def test_criterion_aux_losses_and_empty_targets():
     assert losses["loss_mask"].item() == 0.0
     # No targets: every query targets "no object"; the weighted mean is the plain mean.
     logp = pred["pred_logits"].log_softmax(-1)[..., -1]
-    assert float(losses["loss_ce"]) == pytest.approx(-2.0 * float(logp.mean()), rel=1e-5)
+    assert losses["loss_ce"].item() == pytest.approx(-2.0 * logp.mean().item(), rel=1e-5)
     sum(losses.values()).backward()
     assert pred["pred_logits"].grad is not None
 
