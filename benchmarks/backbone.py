@@ -35,11 +35,13 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from results_md import RESULTS_MD, write_section
 from torch import nn
 
 from det.modeling.backbone import ViT
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+__all__ = ["main"]
+
 _L_EVERY_3RD = (2, 5, 8, 11, 14, 17, 20, 23)
 
 
@@ -231,7 +233,6 @@ def _section(device: torch.device, rows: list[dict], repeats: int, amp: bool, ar
     command = " ".join(["python benchmarks/backbone.py", *argv]).strip()
     return "\n".join(
         [
-            f"<!-- backbone:{kind.lower()}:begin -->",
             f"## EVA-02 ViT backbone ({kind})",
             "",
             f"Written by `{command}` on {date}. Machine: {_machine(device)}.",
@@ -240,30 +241,8 @@ def _section(device: torch.device, rows: list[dict], repeats: int, amp: bool, ar
             "use the same weights; `max rel. diff` compares their features.",
             "",
             _table(rows),
-            f"<!-- backbone:{kind.lower()}:end -->",
         ]
     )
-
-
-def _write(section: str, kind: str, path: Path) -> None:
-    begin, end = f"<!-- backbone:{kind}:begin -->", f"<!-- backbone:{kind}:end -->"
-    text = (
-        path.read_text()
-        if path.exists()
-        else (
-            "# Benchmark results\n\nEach section is written by the script it names; rerun the "
-            "script to refresh it. Numbers from different machines are not comparable.\n"
-        )
-    )
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        tail = rest.split(end, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="markdown file to update")
+    parser.add_argument("--results", type=Path, default=RESULTS_MD, help="markdown file to update")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
@@ -283,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     section = _section(device, rows, args.repeats, use_cuda, argv)
     print(section)
     if not args.no_write:
-        _write(section, "cuda" if use_cuda else "cpu", args.results)
+        kind = "cuda" if use_cuda else "cpu"
+        begin, end = f"<!-- backbone:{kind}:begin -->", f"<!-- backbone:{kind}:end -->"
+        write_section(begin, end, section, args.results)
     return 0
 
 

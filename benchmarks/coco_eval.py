@@ -40,9 +40,13 @@ from pycocotools.cocoeval import COCOeval
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from results_md import write_section  # noqa: E402
+
 from det.data.catalog import MetadataCatalog  # noqa: E402
 from det.evaluation import COCOEvaluator  # noqa: E402
 from det.structures import Boxes, Instances  # noqa: E402
+
+__all__ = ["main"]
 
 _MARK_BEGIN, _MARK_END = "<!-- coco_eval -->", "<!-- /coco_eval -->"
 
@@ -199,21 +203,6 @@ def _same(a, b):
     return all(x == y or (np.isnan(x) and np.isnan(y)) for x, y in zip(a, b))
 
 
-def _update_results_md(text, path):
-    section = f"{_MARK_BEGIN}\n{text.rstrip()}\n{_MARK_END}\n"
-    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    if _MARK_BEGIN in old and _MARK_END in old:
-        before = old[: old.index(_MARK_BEGIN)]
-        after = old[old.index(_MARK_END) + len(_MARK_END) :].lstrip("\n")
-        new = before + section + ("\n" + after if after else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(new)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-images", type=int, default=5000)
@@ -296,9 +285,7 @@ def main(argv=None):
     table = "\n".join(lines)
     print("\n" + table)
     if not args.no_write:
-        _update_results_md(
-            table, os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
-        )
+        write_section(_MARK_BEGIN, _MARK_END, table)
 
 
 if __name__ == "__main__":

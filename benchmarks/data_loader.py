@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 
 import torch
+from results_md import write_section
 
 from det.config import LazyConfig, instantiate
 from det.data import DatasetCatalog
 from det.data.datasets.synthetic import register_synthetic_coco
 
-_RESULTS = Path(__file__).with_name("RESULTS.md")
+__all__ = ["main"]
 
 
 def _time_loader(loader, iters: int, warmup: int, batch: int) -> float:
@@ -45,18 +46,6 @@ def _time_mapper(mapper, dicts: list[dict], n: int) -> float:
     for i in range(n):
         mapper(dicts[i % len(dicts)])
     return n / (time.perf_counter() - start)
-
-
-def _write_section(text: str) -> None:
-    begin, end = "<!-- data_loader -->", "<!-- /data_loader -->"
-    old = _RESULTS.read_text() if _RESULTS.exists() else "# Benchmark results\n"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + block + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    _RESULTS.write_text(new)
 
 
 def main() -> None:
@@ -109,7 +98,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        _write_section(text)
+        write_section("<!-- data_loader -->", "<!-- /data_loader -->", text)
 
 
 if __name__ == "__main__":

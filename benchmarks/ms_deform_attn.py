@@ -42,7 +42,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from results_md import write_section  # noqa: E402
+
 from det.layers import ms_deform_attn  # noqa: E402
+
+__all__ = ["main"]
 
 _MARK_BEGIN, _MARK_END = "<!-- ms_deform_attn -->", "<!-- /ms_deform_attn -->"
 
@@ -238,19 +242,6 @@ def run_device(device, args):
     return rows
 
 
-def _update_results_md(section: str, path: str) -> None:
-    text = open(path, encoding="utf-8").read() if os.path.isfile(path) else "# Benchmarks\n"
-    block = f"{_MARK_BEGIN}\n{section}\n{_MARK_END}"
-    if _MARK_BEGIN in text and _MARK_END in text:
-        head, rest = text.split(_MARK_BEGIN, 1)
-        tail = rest.split(_MARK_END, 1)[1]
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=1, help="images (N)")
@@ -304,9 +295,7 @@ def main(argv=None):
     section = "\n".join(lines)
     print("\n" + section)
     if not args.no_write:
-        _update_results_md(
-            section, os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
-        )
+        write_section(_MARK_BEGIN, _MARK_END, section)
 
 
 if __name__ == "__main__":

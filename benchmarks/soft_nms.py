@@ -24,8 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_md import write_section
 
 from det.layers import batched_soft_nms, soft_nms
+
+__all__ = ["main"]
 
 _ROOT = Path(__file__).resolve().parents[1]
 _BEGIN, _END = "<!-- soft_nms -->", "<!-- /soft_nms -->"
@@ -110,19 +113,6 @@ def _bench_case(n, class_wise, args, reference, ref_seconds_per_pair):
     return row, ref_seconds_per_pair
 
 
-def _write_results(lines: list[str]) -> None:
-    path = _ROOT / "benchmarks" / "RESULTS.md"
-    section = "\n".join([_BEGIN, *lines, _END])
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if _BEGIN in text and _END in text:
-        head, rest = text.split(_BEGIN, 1)
-        tail = rest.split(_END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -163,7 +153,7 @@ def main() -> None:
             )
             lines.append(row)
     if not args.no_write:
-        _write_results(lines)
+        write_section(_BEGIN, _END, "\n".join(lines))
 
 
 if __name__ == "__main__":

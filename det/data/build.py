@@ -243,6 +243,22 @@ def _check_batch_size(total_batch_size: int) -> int:
     return total_batch_size // world_size
 
 
+def _map_dataset(
+    dataset: list[dict] | torchdata.Dataset,
+    mapper: Callable[[dict], Any] | None,
+    sampler: torchdata.Sampler | None,
+    caller: str,
+) -> torchdata.Dataset:
+    # Dataset dicts are serialized once (DatasetFromList) so that workers share them cheaply.
+    if isinstance(dataset, (list, tuple)):
+        dataset = DatasetFromList(list(dataset), copy=False)
+    if mapper is not None:
+        dataset = MapDataset(dataset, mapper)
+    if isinstance(dataset, torchdata.IterableDataset) and sampler is not None:
+        raise ValueError(f"{caller}: an IterableDataset takes no sampler")
+    return dataset
+
+
 def build_batch_data_loader(
     dataset: torchdata.IterableDataset,
     total_batch_size: int,
@@ -314,14 +330,8 @@ def build_detection_train_loader(
         An infinite iterable of lists of ``total_batch_size // world_size`` mapped dicts.
     """
     _check_batch_size(total_batch_size)
-    if isinstance(dataset, (list, tuple)):
-        dataset = DatasetFromList(list(dataset), copy=False)
-    if mapper is not None:
-        dataset = MapDataset(dataset, mapper)
-    if isinstance(dataset, torchdata.IterableDataset):
-        if sampler is not None:
-            raise ValueError("build_detection_train_loader: an IterableDataset takes no sampler")
-    else:
+    dataset = _map_dataset(dataset, mapper, sampler, "build_detection_train_loader")
+    if not isinstance(dataset, torchdata.IterableDataset):
         if sampler is None:
             sampler = TrainingSampler(len(dataset))
         if not isinstance(sampler, torchdata.Sampler):
@@ -360,14 +370,8 @@ def build_detection_test_loader(
     Returns:
         DataLoader: yields lists of up to ``batch_size`` mapped dicts.
     """
-    if isinstance(dataset, (list, tuple)):
-        dataset = DatasetFromList(list(dataset), copy=False)
-    if mapper is not None:
-        dataset = MapDataset(dataset, mapper)
-    if isinstance(dataset, torchdata.IterableDataset):
-        if sampler is not None:
-            raise ValueError("build_detection_test_loader: an IterableDataset takes no sampler")
-    elif sampler is None:
+    dataset = _map_dataset(dataset, mapper, sampler, "build_detection_test_loader")
+    if sampler is None and not isinstance(dataset, torchdata.IterableDataset):
         sampler = InferenceSampler(len(dataset))
     return torchdata.DataLoader(
         dataset,

@@ -227,16 +227,23 @@ class SimpleTrainer(TrainerBase):
 
     def run_step(self) -> None:
         if not self.model.training:
-            raise RuntimeError("SimpleTrainer: the model was switched to eval mode.")
+            raise RuntimeError(f"{type(self).__name__}: the model was switched to eval mode.")
         start = time.perf_counter()
         data = next(self._data_loader_iter)
         data_time = time.perf_counter() - start
         if self.zero_grad_before_forward:
             self.optimizer.zero_grad()
-        loss_dict = self.model(data)
-        losses, loss_dict = _sum_losses(loss_dict)
+        losses, loss_dict = self._forward(data)
         if not self.zero_grad_before_forward:
             self.optimizer.zero_grad()
+        self._backward_and_step(losses, loss_dict, data_time)
+
+    def _forward(self, data: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return _sum_losses(self.model(data))
+
+    def _backward_and_step(
+        self, losses: torch.Tensor, loss_dict: dict[str, torch.Tensor], data_time: float
+    ) -> None:
         losses.backward()
         self.after_backward()
         self._clip_gradients()
@@ -407,25 +414,15 @@ class AMPTrainer(SimpleTrainer):
         self.grad_scaler = grad_scaler
         self.log_grad_scaler = log_grad_scaler
 
-    def run_step(self) -> None:
-        if not self.model.training:
-            raise RuntimeError("AMPTrainer: the model was switched to eval mode.")
-        start = time.perf_counter()
-        data = next(self._data_loader_iter)
-        data_time = time.perf_counter() - start
-        if self.zero_grad_before_forward:
-            self.optimizer.zero_grad()
+    def _forward(self, data: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with torch.autocast(self.device_type, dtype=self.precision):
-            loss_dict = self.model(data)
-            losses, loss_dict = _sum_losses(loss_dict)
-        if not self.zero_grad_before_forward:
-            self.optimizer.zero_grad()
+            return super()._forward(data)
+
+    def _backward_and_step(
+        self, losses: torch.Tensor, loss_dict: dict[str, torch.Tensor], data_time: float
+    ) -> None:
         if self.grad_scaler is None:
-            losses.backward()
-            self.after_backward()
-            self._clip_gradients()
-            self._record_metrics(loss_dict, data_time)
-            self.optimizer.step()
+            super()._backward_and_step(losses, loss_dict, data_time)
             return
         self.grad_scaler.scale(losses).backward()
         self.after_backward()

@@ -10,31 +10,31 @@ exactly those of running pycocotools on the ``coco_instances_results.json`` this
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from det.data.catalog import MetadataCatalog
 from det.evaluation.coco_results import (
-    compact_instances,
     contiguous_to_dataset_ids,
     instances_to_coco_json,
     records_to_results,
-    write_results_json,
 )
-from det.evaluation.evaluator import DatasetEvaluator, gather_to_main
-from det.evaluation.testing import create_small_table, create_table
-from det.utils import comm
+from det.evaluation.instances_evaluator import (
+    InstancesEvaluator,
+    nan_metrics,
+    paused_gc,
+    stats_to_percent,
+)
+from det.evaluation.testing import create_table
 
-__all__ = ["COCOEvaluator", "instances_to_coco_json", "paused_gc"]
+__all__ = ["COCOEvaluator", "instances_to_coco_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,23 +43,6 @@ _TASK_METRICS = {
     "segm": ["AP", "AP50", "AP75", "APs", "APm", "APl"],
     "keypoints": ["AP", "AP50", "AP75", "APm", "APl"],
 }
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector inside the block (restored afterwards).
-
-    pycocotools and lvis-api allocate millions of small dicts and lists (one per detection, one
-    per image x category x area), which keep triggering full collections that find nothing to
-    free; pausing them saves about 10% of COCOeval's time. Reference counting still frees memory.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _COCOevalMaxDets(COCOeval):
@@ -175,7 +158,7 @@ def _fast_coco_eval(coco_gt: COCO, coco_results: list[dict], iou_type: str) -> A
     return faster_coco_eval.COCOeval_faster(gt, dt, iou_type)
 
 
-class COCOEvaluator(DatasetEvaluator):
+class COCOEvaluator(InstancesEvaluator):
     """Box, mask and keypoint AP with the official COCO API (detectron2's ``COCOEvaluator``).
 
     Ground truth comes from the dataset metadata's ``json_file``; a dataset registered without one
@@ -221,15 +204,11 @@ class COCOEvaluator(DatasetEvaluator):
                     f"COCOEvaluator: unknown tasks {unknown}; expected a subset of "
                     f"{sorted(_TASK_METRICS)}"
                 )
-        self._dataset_name = dataset_name
-        self._tasks = tuple(tasks) if tasks is not None else None
-        self._distributed = distributed
-        self._output_dir = output_dir
+        super().__init__(dataset_name, tasks, distributed, output_dir)
         self._max_dets = [1, 10, 100 if max_dets_per_image is None else int(max_dets_per_image)]
         self._use_fast_impl = use_fast_impl
         self._kpt_oks_sigmas = tuple(kpt_oks_sigmas)
         self._allow_cached_coco = allow_cached_coco
-        self._metadata = MetadataCatalog.get(dataset_name)
         self._json_file = getattr(self._metadata, "json_file", None)
         if self._json_file is not None and not os.path.isfile(self._json_file):
             raise FileNotFoundError(
@@ -237,15 +216,6 @@ class COCOEvaluator(DatasetEvaluator):
                 f"{self._json_file}"
             )
         self._coco_api: COCO | None = None
-        self._predictions: list[dict] = []
-
-    def reset(self) -> None:
-        self._predictions = []
-
-    def process(self, inputs: list[dict], outputs: list[dict]) -> None:
-        for inp, out in zip(inputs, outputs):
-            if "instances" in out:
-                self._predictions.append(compact_instances(out["instances"], inp["image_id"]))
 
     def _load_coco_gt(self) -> COCO:
         if self._coco_api is not None:
@@ -277,12 +247,6 @@ class COCOEvaluator(DatasetEvaluator):
         self._json_file = cache_path
         return cache_path
 
-    def _gather(self) -> list[dict] | None:
-        if not self._distributed:
-            return self._predictions
-        comm.synchronize()
-        return gather_to_main(self._predictions)
-
     def evaluate(self, img_ids: Sequence[int] | None = None) -> OrderedDict | dict:
         """Evaluate everything processed since :meth:`reset`.
 
@@ -293,18 +257,12 @@ class COCOEvaluator(DatasetEvaluator):
             ``{task: {metric: value}}`` on the main rank (or on every rank when not
             distributed); ``{}`` elsewhere and when there were no predictions.
         """
-        records = self._gather()
+        records = self._gather_records()
         if records is None:
-            return {}
-        if len(records) == 0:
-            logger.warning("[COCOEvaluator] Did not receive valid predictions.")
             return {}
         # Without a mapping the contiguous ids are the dataset ids (detectron2's behaviour).
         category_ids = contiguous_to_dataset_ids(self._metadata)
-        if self._output_dir:
-            path = os.path.join(self._output_dir, "coco_instances_results.json")
-            logger.info(f"Saving results to {path}")
-            write_results_json(records, category_ids, path)
+        self._save_records(records, category_ids, "coco_instances_results.json")
 
         coco_gt = self._load_coco_gt()
         if "annotations" not in coco_gt.dataset:
@@ -333,13 +291,8 @@ class COCOEvaluator(DatasetEvaluator):
     def _derive_coco_results(self, coco_eval: COCOeval | None, iou_type: str) -> dict:
         metrics = _TASK_METRICS[iou_type]
         if coco_eval is None:
-            logger.warning(f"No predictions for task {iou_type}: all metrics are NaN.")
-            return {m: float("nan") for m in metrics}
-        results = {
-            m: float(coco_eval.stats[i] * 100) if coco_eval.stats[i] >= 0 else float("nan")
-            for i, m in enumerate(metrics)
-        }
-        logger.info(f"Evaluation results for {iou_type}:\n" + create_small_table(results))
+            return nan_metrics(metrics, iou_type)
+        results = stats_to_percent(coco_eval.stats, metrics, iou_type)
         if not np.isfinite(sum(results.values())):
             logger.info("Some metrics cannot be computed and are shown as NaN.")
 

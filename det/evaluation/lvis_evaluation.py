@@ -17,17 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from det.data.catalog import MetadataCatalog
-from det.evaluation.coco_evaluation import paused_gc
-from det.evaluation.coco_results import (
-    compact_instances,
-    contiguous_to_dataset_ids,
-    records_to_results,
-    write_results_json,
+from det.evaluation.coco_results import contiguous_to_dataset_ids, records_to_results
+from det.evaluation.instances_evaluator import (
+    InstancesEvaluator,
+    nan_metrics,
+    paused_gc,
+    stats_to_percent,
 )
-from det.evaluation.evaluator import DatasetEvaluator, gather_to_main
-from det.evaluation.testing import create_small_table
-from det.utils import comm
 
 __all__ = ["LVISEvaluator"]
 
@@ -58,7 +54,7 @@ def _import_lvis() -> Any:
     return lvis
 
 
-class LVISEvaluator(DatasetEvaluator):
+class LVISEvaluator(InstancesEvaluator):
     """LVIS AP (detectron2's ``LVISEvaluator``) for box and mask predictions.
 
     Ground truth is ``LVIS(metadata.json_file)``. Predictions are capped to the top
@@ -93,12 +89,8 @@ class LVISEvaluator(DatasetEvaluator):
             raise ValueError(
                 f"LVISEvaluator: tasks must be a subset of ('bbox', 'segm'), got {tasks}"
             )
-        self._dataset_name = dataset_name
-        self._tasks = tuple(tasks) if tasks is not None else None
-        self._distributed = distributed
-        self._output_dir = output_dir
+        super().__init__(dataset_name, tasks, distributed, output_dir)
         self._max_dets_per_image = int(max_dets_per_image)
-        self._metadata = MetadataCatalog.get(dataset_name)
         json_file = getattr(self._metadata, "json_file", None)
         if json_file is None or not os.path.isfile(json_file):
             raise FileNotFoundError(
@@ -107,15 +99,6 @@ class LVISEvaluator(DatasetEvaluator):
             )
         self._json_file = json_file
         self._lvis_api = None
-        self._predictions: list[dict] = []
-
-    def reset(self) -> None:
-        self._predictions = []
-
-    def process(self, inputs: list[dict], outputs: list[dict]) -> None:
-        for inp, out in zip(inputs, outputs):
-            if "instances" in out:
-                self._predictions.append(compact_instances(out["instances"], inp["image_id"]))
 
     def _load_gt(self) -> Any:
         if self._lvis_api is None:
@@ -129,25 +112,15 @@ class LVISEvaluator(DatasetEvaluator):
             ``{task: {metric: value}}`` on the main rank (or every rank when not distributed);
             ``{}`` elsewhere and when there were no predictions.
         """
-        if self._distributed:
-            comm.synchronize()
-            records = gather_to_main(self._predictions)
-            if records is None:
-                return {}
-        else:
-            records = self._predictions
-        if len(records) == 0:
-            logger.warning("[LVISEvaluator] Did not receive valid predictions.")
+        records = self._gather_records()
+        if records is None:
             return {}
 
         lvis_gt = self._load_gt()
         category_ids = contiguous_to_dataset_ids(self._metadata)
         if category_ids is None:
             category_ids = np.arange(1, len(lvis_gt.get_cat_ids()) + 1)
-        if self._output_dir:
-            path = os.path.join(self._output_dir, "lvis_instances_results.json")
-            logger.info(f"Saving results to {path}")
-            write_results_json(records, category_ids, path)
+        self._save_records(records, category_ids, "lvis_instances_results.json")
 
         tasks = self._tasks or (("bbox", "segm") if _has_masks(records) else ("bbox",))
         results: OrderedDict = OrderedDict()
@@ -165,8 +138,7 @@ def _has_masks(records: list[dict]) -> bool:
 def _evaluate_on_lvis(lvis_gt: Any, lvis_results: list[dict], iou_type: str, max_dets: int) -> dict:
     """Run LVISEval on COCO-format result dicts and return the metrics in percent."""
     if len(lvis_results) == 0:
-        logger.warning(f"No predictions for task {iou_type}: all metrics are NaN.")
-        return {m: float("nan") for m in _METRICS}
+        return nan_metrics(_METRICS, iou_type)
     lvis = _import_lvis()
     logger.info(f"Evaluating {iou_type} with max detections per image = {max_dets}")
     with _numpy_float_alias(), paused_gc(), warnings.catch_warnings():
@@ -177,6 +149,4 @@ def _evaluate_on_lvis(lvis_gt: Any, lvis_results: list[dict], iou_type: str, max
         lvis_eval.run()
     lvis_eval.print_results()
     stats = lvis_eval.get_results()
-    results = {m: float(stats[m] * 100) if stats[m] >= 0 else float("nan") for m in _METRICS}
-    logger.info(f"Evaluation results for {iou_type}:\n" + create_small_table(results))
-    return results
+    return stats_to_percent([stats[m] for m in _METRICS], _METRICS, iou_type)

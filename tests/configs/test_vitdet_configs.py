@@ -446,10 +446,6 @@ def test_eval_only_fork_checkpoint_with_readme_overrides(tmp_path, datasets_root
 def test_amp_bf16_two_processes_ema_and_resume(tmp_path, datasets_root):
     out_dir = str(tmp_path / "train")
     common = [
-        "--num-gpus",
-        "2",
-        "--dist-url",
-        "auto",
         "--config-file",
         DEMO,
         *TINY,
@@ -467,7 +463,8 @@ def test_amp_bf16_two_processes_ema_and_resume(tmp_path, datasets_root):
         "dataloader.test.dataset.names=synthetic_coco_val",
         "lr_multiplier.scheduler.num_updates=400",
     ]
-    result = _run([*common, "train.max_iter=2"], datasets_root)
+    two_processes = ["--num-gpus", "2", "--dist-url", "auto"]
+    result = _run([*two_processes, *common, "train.max_iter=2"], datasets_root)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     first = torch.load(os.path.join(out_dir, "model_final.pth"), weights_only=False)
@@ -477,6 +474,7 @@ def test_amp_bf16_two_processes_ema_and_resume(tmp_path, datasets_root):
         metrics = [json.loads(line) for line in f]
     assert any("total_loss" in m for m in metrics)
 
+    # Resumed in one process: model, optimizer, iteration and the EMA average come back.
     result = _run(["--resume", *common, "train.max_iter=3"], datasets_root)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
@@ -587,3 +585,24 @@ def test_num_classes_smaller_than_the_dataset_is_a_clear_error(bad_input_dataset
     trainer = _demo_trainer(bad_input_dataset, num_classes=1)
     with pytest.raises(NumClassesMismatchError, match="num_classes=1"):
         trainer.train(0, 10)
+
+
+@pytest.mark.parametrize(
+    "name, backbone_key",
+    [
+        ("mask_rcnn_vitdet", "backbone.net.blocks.0.mlp.ffn_ln.weight"),  # EVA-02 SwiGLU
+        ("cascade_mask_rcnn_vitdet", "backbone.net.blocks.0.attn.q_bias"),
+        ("mask_rcnn_vitdet_mae", "backbone.net.blocks.0.attn.rel_pos_h"),  # ViTDet rel-pos
+    ],
+)
+def test_common_model_configs(name, backbone_key):
+    cfg = LazyConfig.load(os.path.join(ROOT, "configs", "common", "models", f"{name}.py"))
+    with torch.device("meta"):
+        model = instantiate(cfg.model)
+    keys = model.state_dict()
+    assert backbone_key in keys
+    assert keys["roi_heads.mask_head.predictor.weight"].shape == (80, 256, 1, 1)
+    cascade = name.startswith("cascade")
+    assert ("roi_heads.box_predictor.2.bbox_pred.weight" in keys) == cascade
+    if not cascade:
+        assert keys["roi_heads.box_predictor.bbox_pred.weight"].shape == (320, 1024)

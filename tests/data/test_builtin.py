@@ -50,15 +50,6 @@ EVALUATOR_TYPES = {
 }
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    original_root = get_datasets_root()
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
-    register_all_builtin(str(tmp_path))
-    yield str(tmp_path)
-    register_all_builtin(original_root)
-
-
 def test_every_builtin_name_is_registered():
     assert set(WRITERS) <= set(DatasetCatalog.list())
 

@@ -7,25 +7,14 @@ from lvis import LVIS
 
 from det.data import DatasetCatalog, MetadataCatalog
 from det.data.datasets import (
-    get_datasets_root,
     load_lvis_json,
-    register_all_builtin,
     write_synthetic_lvis,
 )
 from det.data.datasets.lvis import read_json_categories
 
 
-@pytest.fixture
-def lvis_root(tmp_path, monkeypatch):
-    original_root = get_datasets_root()
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
-    register_all_builtin(str(tmp_path))
-    yield str(tmp_path)
-    register_all_builtin(original_root)
-
-
-def test_lvis_val_from_synthetic_root(lvis_root):
-    json_file = write_synthetic_lvis(lvis_root, "val", num_images=9, num_classes=6)
+def test_lvis_val_from_synthetic_root(root):
+    json_file = write_synthetic_lvis(root, "val", num_images=9, num_classes=6)
     api = LVIS(json_file)  # the official API reads our layout
 
     # Metadata is available before the dataset is loaded (lazy read of the categories).
@@ -50,7 +39,7 @@ def test_lvis_val_from_synthetic_root(lvis_root):
         img = api.imgs[r["image_id"]]
         folder, name = img["coco_url"].split("/")[-2:]
         folders.add(folder)
-        assert r["file_name"] == os.path.join(lvis_root, "coco/", folder, name)
+        assert r["file_name"] == os.path.join(root, "coco/", folder, name)
         assert os.path.isfile(r["file_name"])
         assert r["neg_category_ids"] == [i - 1 for i in img["neg_category_ids"]]
         assert r["not_exhaustive_category_ids"] == [
@@ -65,8 +54,8 @@ def test_lvis_val_from_synthetic_root(lvis_root):
     assert folders == {"train2017", "val2017"}  # LVIS val uses images of both COCO splits
 
 
-def test_cocofied_split_uses_coco_ids(lvis_root):
-    json_file = write_synthetic_lvis(lvis_root, "val_5k_cocofied", num_images=4, num_classes=5)
+def test_cocofied_split_uses_coco_ids(root):
+    json_file = write_synthetic_lvis(root, "val_5k_cocofied", num_images=4, num_classes=5)
     data = json.load(open(json_file))
     records = DatasetCatalog.get("lvis_v1_val_cocofied")
     coco_map = MetadataCatalog.get("lvis_v1_val_cocofied").thing_dataset_id_to_contiguous_id
@@ -75,7 +64,7 @@ def test_cocofied_split_uses_coco_ids(lvis_root):
     assert sorted(a["category_id"] for r in records for a in r["annotations"]) == expected
 
 
-def test_missing_lvis_json_lazy_metadata_error(lvis_root):
+def test_missing_lvis_json_lazy_metadata_error(root):
     meta = MetadataCatalog.get("lvis_v1_train")
     with pytest.raises(FileNotFoundError, match="lvis_v1_train.json.*DETECTRON2_DATASETS"):
         meta.class_image_count  # noqa: B018

@@ -8,19 +8,8 @@ from det.data.datasets import (
     OBJECTS365_CLASS_NAMES,
     DatasetError,
     DatasetNotFoundError,
-    get_datasets_root,
-    register_all_builtin,
     write_synthetic_objects365,
 )
-
-
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    original_root = get_datasets_root()
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
-    register_all_builtin(str(tmp_path))
-    yield str(tmp_path)
-    register_all_builtin(original_root)
 
 
 def test_official_names():

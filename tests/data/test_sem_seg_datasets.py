@@ -7,26 +7,15 @@ from PIL import Image
 from det.data import DatasetCatalog, MetadataCatalog
 from det.data.datasets import (
     DatasetNotFoundError,
-    get_datasets_root,
     load_sem_seg,
     read_sem_seg_gt,
     reduce_zero_label,
-    register_all_builtin,
     write_synthetic_ade20k,
     write_synthetic_coco_stuff,
 )
 from det.data.datasets.coco_stuff import coco_stuff_label_lut
 
 UNUSED_COCO_STUFF_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}
-
-
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    original_root = get_datasets_root()
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
-    register_all_builtin(str(tmp_path))
-    yield str(tmp_path)
-    register_all_builtin(original_root)
 
 
 def test_reduce_zero_label_hand_case():

@@ -6,6 +6,8 @@ runs take well under a second.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pycocotools.mask as mask_util
 import torch
@@ -13,6 +15,17 @@ import torch
 from det.structures import Boxes, Instances
 
 H, W = 48, 64
+
+
+class LogCapture(logging.Handler):
+    """Collects the formatted messages of the records it receives (attach it to a logger)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
 
 
 def _ellipse_polygon(x0, y0, x1, y1, n=12):

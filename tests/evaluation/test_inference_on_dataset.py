@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from evaluation_testdata import make_gt, make_predictions, to_instances
+from evaluation_testdata import LogCapture, make_gt, make_predictions, to_instances
 from torch import nn
 
 from det.evaluation import DatasetEvaluator, DatasetEvaluators, inference_on_dataset
@@ -50,15 +50,6 @@ class _Recorder(DatasetEvaluator):
         return {self.key: {"sum": float(sum(self.values)), "count": len(self.values)}}
 
 
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def _loader(n=9, batch=2):
     return [[{"x": i + j} for j in range(batch)] for i in range(0, n * batch, batch)]
 
@@ -71,7 +62,7 @@ def test_modes_results_callbacks_and_timing_lines():
         for k in ("on_start", "before_inference", "after_inference", "on_end")
     }
     logger = logging.getLogger("det.evaluation.evaluator")
-    handler = _Capture()
+    handler = LogCapture()
     logger.addHandler(handler)
     old_level = logger.level
     logger.setLevel(logging.INFO)

@@ -4,24 +4,16 @@ import logging
 from collections import OrderedDict
 
 import pytest
+from evaluation_testdata import LogCapture
 
 from det.evaluation import flatten_results_dict, print_csv_format, verify_results
-
-
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
 
 
 @pytest.fixture
 def captured():
     # Attach to the logger itself: det's setup_logger may stop propagation to the root logger.
     logger = logging.getLogger("det.evaluation.testing")
-    handler = _Capture()
+    handler = LogCapture()
     old_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -70,24 +70,17 @@ def det_run(tools_env, tmp_path_factory) -> TrainedRun:
 
 
 @pytest.fixture(scope="session")
-def seg_run(tools_env, tools_root, tmp_path_factory) -> TrainedRun:
+def seg_run(tools_env, tmp_path_factory) -> TrainedRun:
     """The Mask2Former demo config trained for a few iterations."""
-    from det.data import DatasetCatalog
-    from det.data.datasets import write_synthetic_ade20k
-
     out = str(tmp_path_factory.mktemp("seg_run"))
-    val_dataset, extra = "synthetic_ade20k_sem_seg_val", []
-    if val_dataset not in DatasetCatalog:
-        # Stand-in while the demo's synthetic ADE20K datasets are not registered by det.data:
-        # the built-in ADE20K names read synthetic files in the real layout.
-        for split in ("training", "validation"):
-            write_synthetic_ade20k(tools_root, split, num_images=4)
-        val_dataset = "ade20k_sem_seg_val"
-        extra = [
-            "dataloader.train.dataset.names=ade20k_sem_seg_train",
-            f"dataloader.test.dataset.names={val_dataset}",
-        ]
-    return _train(SEG_CONFIG, out, "sem_seg_predictions.json", tools_env, extra, val_dataset)
+    return _train(
+        SEG_CONFIG,
+        out,
+        "sem_seg_predictions.json",
+        tools_env,
+        [],
+        "synthetic_ade20k_sem_seg_val",
+    )
 
 
 @pytest.fixture

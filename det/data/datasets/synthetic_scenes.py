@@ -11,6 +11,7 @@ absolute pixel coordinates.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import zlib
@@ -30,6 +31,7 @@ __all__ = [
     "mask_to_uncompressed_rle",
     "save_jpeg",
     "save_png",
+    "save_json",
     "scene_rng",
     "check_split",
     "check_num_classes",
@@ -264,6 +266,15 @@ def save_jpeg(image: np.ndarray, path: str) -> None:
 def save_png(label: np.ndarray, path: str) -> None:
     """Writes a uint8 label map as a single-channel PNG, atomically."""
     _atomic_save(Image.fromarray(np.ascontiguousarray(label, dtype=np.uint8)), path, format="PNG")
+
+
+def save_json(obj: object, path: str) -> None:
+    """Writes ``obj`` as JSON (UTF-8), atomically, creating the folder if needed."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
 
 
 def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:

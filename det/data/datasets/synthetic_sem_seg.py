@@ -25,6 +25,7 @@ from .synthetic_scenes import (
     check_split,
     draw_semseg_scene,
     save_jpeg,
+    save_json,
     save_png,
     scene_rng,
 )
@@ -133,10 +134,7 @@ def _ensure_synthetic_ade20k(root: str, split: str, args: dict) -> None:
             if json.load(f) == args:
                 return
     write_synthetic_ade20k(root, split, **args)
-    tmp = f"{marker}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(args, f)
-    os.replace(tmp, marker)
+    save_json(args, marker)
 
 
 def _load_synthetic_ade20k(name: str, root: str, split: str, args: dict) -> list[dict]:

@@ -33,7 +33,30 @@ def _resolve_seed(seed: int | None) -> int:
     return comm.shared_random_seed() if seed is None else int(seed)
 
 
-class TrainingSampler(Sampler):
+class _InfiniteShardedSampler(Sampler):
+    """One global infinite stream of epochs drawn from a shared seed; rank r takes elements
+    r, r + W, ... Subclasses define one epoch in :meth:`_next_epoch`."""
+
+    def __init__(self, shuffle: bool, seed: int | None):
+        self._shuffle = shuffle
+        self._seed = _resolve_seed(seed)
+        self._rank = comm.get_rank()
+        self._world_size = comm.get_world_size()
+
+    def __iter__(self) -> Iterator[int]:
+        yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
+
+    def _infinite_indices(self) -> Iterator[int]:
+        g = torch.Generator()
+        g.manual_seed(self._seed)
+        while True:
+            yield from self._next_epoch(g)
+
+    def _next_epoch(self, generator: torch.Generator) -> Sequence[int]:
+        raise NotImplementedError
+
+
+class TrainingSampler(_InfiniteShardedSampler):
     """Infinite stream of indices in [0, size), reshuffled every epoch, sharded over ranks.
 
     The global stream is ``torch.randperm(size, generator=g)`` repeated with a generator seeded
@@ -51,22 +74,12 @@ class TrainingSampler(Sampler):
         if not isinstance(size, int) or size <= 0:
             raise ValueError(f"TrainingSampler: size must be a positive int, got {size!r}")
         self._size = size
-        self._shuffle = shuffle
-        self._seed = _resolve_seed(seed)
-        self._rank = comm.get_rank()
-        self._world_size = comm.get_world_size()
+        super().__init__(shuffle, seed)
 
-    def __iter__(self) -> Iterator[int]:
-        yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
-
-    def _infinite_indices(self) -> Iterator[int]:
-        g = torch.Generator()
-        g.manual_seed(self._seed)
-        while True:
-            if self._shuffle:
-                yield from torch.randperm(self._size, generator=g).tolist()
-            else:
-                yield from range(self._size)
+    def _next_epoch(self, generator: torch.Generator) -> Sequence[int]:
+        if self._shuffle:
+            return torch.randperm(self._size, generator=generator).tolist()
+        return range(self._size)
 
 
 def repeat_factors_from_category_frequency(
@@ -99,7 +112,7 @@ def repeat_factors_from_category_frequency(
     return torch.tensor(factors, dtype=torch.float32)
 
 
-class RepeatFactorTrainingSampler(Sampler):
+class RepeatFactorTrainingSampler(_InfiniteShardedSampler):
     """Infinite sampler that repeats image i about ``repeat_factors[i]`` times per epoch.
 
     Each epoch draws ``u ~ U(0, 1)`` per image (``torch.rand`` on the shared generator) and
@@ -127,10 +140,7 @@ class RepeatFactorTrainingSampler(Sampler):
             raise ValueError("RepeatFactorTrainingSampler: repeat factors must be >= 0")
         self._int_part = torch.trunc(repeat_factors)
         self._frac_part = repeat_factors - self._int_part
-        self._shuffle = shuffle
-        self._seed = _resolve_seed(seed)
-        self._rank = comm.get_rank()
-        self._world_size = comm.get_world_size()
+        super().__init__(shuffle, seed)
         logger.info(
             "RepeatFactorTrainingSampler: %d images, expected %.1f samples per epoch",
             len(repeat_factors),
@@ -145,17 +155,11 @@ class RepeatFactorTrainingSampler(Sampler):
         reps = (self._int_part + (rands < self._frac_part).float()).long()
         return torch.repeat_interleave(torch.arange(len(reps)), reps)
 
-    def __iter__(self) -> Iterator[int]:
-        yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
-
-    def _infinite_indices(self) -> Iterator[int]:
-        g = torch.Generator()
-        g.manual_seed(self._seed)
-        while True:
-            indices = self._get_epoch_indices(g)
-            if self._shuffle:
-                indices = indices[torch.randperm(len(indices), generator=g)]
-            yield from indices.tolist()
+    def _next_epoch(self, generator: torch.Generator) -> Sequence[int]:
+        indices = self._get_epoch_indices(generator)
+        if self._shuffle:
+            indices = indices[torch.randperm(len(indices), generator=generator)]
+        return indices.tolist()
 
 
 class InferenceSampler(Sampler):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -9,6 +11,8 @@ from torch.utils.checkpoint import checkpoint
 from .backbone import Backbone
 from .patch_embed import PatchEmbed
 from .pos_embed import get_abs_pos
+from .residual_block import ResBottleneckBlock
+from .vit_block import ViTBlock
 
 __all__ = ["PlainViT"]
 
@@ -17,9 +21,9 @@ class PlainViT(Backbone):
     """Single-scale plain ViT backbone (Li et al., "Exploring Plain Vision Transformer
     Backbones for Object Detection", 2022): stride ``patch_size``, one output feature.
 
-    Subclasses register their own modules and ``self.blocks`` (an ``nn.ModuleList`` of
-    modules mapping Tensor[B, H, W, C] to the same shape) after calling this constructor, then
-    call :meth:`_init_weights`.
+    Subclasses register their own modules after calling this constructor, then build
+    ``self.blocks`` (an ``nn.ModuleList`` of :class:`ViTBlock`, each mapping Tensor[B, H, W, C]
+    to the same shape) and initialize the weights with :meth:`_build_blocks`.
 
     Args:
         img_size: input side the model is built for (square).
@@ -71,6 +75,57 @@ class PlainViT(Backbone):
         self._out_features = [out_feature]
         self._out_feature_channels = {out_feature: embed_dim}
         self._out_feature_strides = {out_feature: patch_size}
+
+    def _build_blocks(
+        self,
+        *,
+        depth: int,
+        drop_path_rate: float,
+        window_size: int,
+        window_block_indexes: Sequence[int],
+        residual_block_indexes: Sequence[int],
+        norm_layer: Callable[[int], nn.Module],
+        act_layer: Callable[[], nn.Module],
+        make_attn: Callable[[bool], nn.Module],
+        make_mlp: Callable[[], nn.Module],
+    ) -> None:
+        """Builds ``self.blocks`` (pre-LN :class:`ViTBlock` s) and initializes all weights.
+
+        Args:
+            depth: number of blocks.
+            drop_path_rate: stochastic depth, linearly increasing from 0 to this over the blocks.
+            window_size: window side of window-attention blocks.
+            window_block_indexes: blocks using window attention; the rest use global attention.
+            residual_block_indexes: blocks followed by a :class:`ResBottleneckBlock`.
+            norm_layer: builds the block norms from a width.
+            act_layer: activation of the residual conv blocks.
+            make_attn: builds a block's attention; its argument says whether it is windowed.
+            make_mlp: builds a block's MLP.
+        """
+        self.depth = depth
+        self.window_size = window_size
+        self.window_block_indexes = tuple(window_block_indexes)
+        # float32 linspace like the fork, so stochastic-depth rates match to the last bit.
+        drop_path_rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
+        blocks = []
+        for i in range(depth):
+            windowed = i in self.window_block_indexes
+            residual = None
+            if i in residual_block_indexes:
+                dim = self.embed_dim
+                residual = ResBottleneckBlock(dim, dim, dim // 2, norm="LN", act_layer=act_layer)
+            block = ViTBlock(
+                self.embed_dim,
+                attn=make_attn(windowed),
+                mlp=make_mlp(),
+                norm_layer=norm_layer,
+                drop_path=drop_path_rates[i],
+                window_size=window_size if windowed else 0,
+                residual=residual,
+            )
+            blocks.append(block)
+        self.blocks = nn.ModuleList(blocks)
+        self._init_weights()
 
     def _init_weights(self) -> None:
         if self.pos_embed is not None:

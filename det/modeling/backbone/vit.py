@@ -6,16 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
-import torch
 from torch import nn
 
 from .lr_decay import get_vit_lr_decay_rate
 from .plain_vit import PlainViT
-from .residual_block import ResBottleneckBlock
 from .rope import VisionRotaryEmbeddingFast
 from .rope_attention import RopeAttention
 from .swiglu import SwiGLU
-from .vit_block import ViTBlock
 
 # get_vit_lr_decay_rate is re-exported at detectron2's path (modeling/backbone/vit.py) so
 # configs written against detectron2 keep their import line.
@@ -111,9 +108,6 @@ class ViT(PlainViT):
             use_act_checkpoint=use_act_checkpoint,
             out_feature=out_feature,
         )
-        self.depth = depth
-        self.window_size = window_size
-        self.window_block_indexes = tuple(window_block_indexes)
         grid = img_size // patch_size
         self.rope_win = VisionRotaryEmbeddingFast(
             dim=head_dim // 2,
@@ -125,33 +119,20 @@ class ViT(PlainViT):
             pt_seq_len=pt_hw_seq_len,
             ft_seq_len=grid if intp_freq else None,
         )
-        # float32 linspace like the fork, so stochastic-depth rates match to the last bit.
-        drop_path_rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
+
+        def make_attn(windowed: bool) -> nn.Module:
+            rope = self.rope_win if windowed else self.rope_glb
+            return RopeAttention(embed_dim, num_heads, rope=rope, qkv_bias=qkv_bias, xattn=xattn)
+
         hidden = int(embed_dim * mlp_ratio)
-        blocks = []
-        for i in range(depth):
-            windowed = i in self.window_block_indexes
-            residual = None
-            if i in residual_block_indexes:
-                residual = ResBottleneckBlock(
-                    embed_dim, embed_dim, embed_dim // 2, norm="LN", act_layer=act_layer
-                )
-            attn = RopeAttention(
-                embed_dim,
-                num_heads,
-                rope=self.rope_win if windowed else self.rope_glb,
-                qkv_bias=qkv_bias,
-                xattn=xattn,
-            )
-            block = ViTBlock(
-                embed_dim,
-                attn=attn,
-                mlp=SwiGLU(embed_dim, hidden, norm_layer=norm_layer),
-                norm_layer=norm_layer,
-                drop_path=drop_path_rates[i],
-                window_size=window_size if windowed else 0,
-                residual=residual,
-            )
-            blocks.append(block)
-        self.blocks = nn.ModuleList(blocks)
-        self._init_weights()
+        self._build_blocks(
+            depth=depth,
+            drop_path_rate=drop_path_rate,
+            window_size=window_size,
+            window_block_indexes=window_block_indexes,
+            residual_block_indexes=residual_block_indexes,
+            norm_layer=norm_layer,
+            act_layer=act_layer,
+            make_attn=make_attn,
+            make_mlp=lambda: SwiGLU(embed_dim, hidden, norm_layer=norm_layer),
+        )

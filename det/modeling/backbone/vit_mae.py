@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
 from torch import nn
 
 from .mlp import Mlp
 from .plain_vit import PlainViT
 from .rel_pos_attention import RelPosAttention
-from .residual_block import ResBottleneckBlock
-from .vit_block import ViTBlock
 
 __all__ = ["ViTMAE"]
 
@@ -81,21 +78,11 @@ class ViTMAE(PlainViT):
             use_act_checkpoint=use_act_checkpoint,
             out_feature=out_feature,
         )
-        self.depth = depth
-        self.window_size = window_size
-        self.window_block_indexes = tuple(window_block_indexes)
         grid = img_size // patch_size
-        drop_path_rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
-        blocks = []
-        for i in range(depth):
-            windowed = i in self.window_block_indexes
+
+        def make_attn(windowed: bool) -> nn.Module:
             attn_grid = window_size if windowed else grid
-            residual = None
-            if i in residual_block_indexes:
-                residual = ResBottleneckBlock(
-                    embed_dim, embed_dim, embed_dim // 2, norm="LN", act_layer=act_layer
-                )
-            attn = RelPosAttention(
+            return RelPosAttention(
                 embed_dim,
                 num_heads=num_heads,
                 qkv_bias=qkv_bias,
@@ -103,15 +90,15 @@ class ViTMAE(PlainViT):
                 rel_pos_zero_init=rel_pos_zero_init,
                 input_size=(attn_grid, attn_grid),
             )
-            block = ViTBlock(
-                embed_dim,
-                attn=attn,
-                mlp=Mlp(embed_dim, int(embed_dim * mlp_ratio), act_layer=act_layer),
-                norm_layer=norm_layer,
-                drop_path=drop_path_rates[i],
-                window_size=window_size if windowed else 0,
-                residual=residual,
-            )
-            blocks.append(block)
-        self.blocks = nn.ModuleList(blocks)
-        self._init_weights()
+
+        self._build_blocks(
+            depth=depth,
+            drop_path_rate=drop_path_rate,
+            window_size=window_size,
+            window_block_indexes=window_block_indexes,
+            residual_block_indexes=residual_block_indexes,
+            norm_layer=norm_layer,
+            act_layer=act_layer,
+            make_attn=make_attn,
+            make_mlp=lambda: Mlp(embed_dim, int(embed_dim * mlp_ratio), act_layer=act_layer),
+        )

@@ -1,14 +1,8 @@
-"""Multi-scale + flip evaluation of ``eva02_l_mask2former_896_40k_coco164k2ade20k_ss``.
+"""Multi-scale + flip evaluation of ``eva02_l_mask2former_896_40k_coco164k2ade20k_ss``: the test
+of ``eva02_b_mask2former_896_40k_coco164k2ade20k_ms`` (see there) on the EVA-02 L model."""
 
-EVA's ms test: 7 scales (short side 512 ... 1280, long side <= 4x) x {as is, flipped}, each
-padded with black to at least 896 x 896 and segmented with 896 / 512 sliding windows; the
-softmax probabilities are averaged. Each scale is resized from the original image, so the test
-loader does not resize.
-"""
-
-from det.config import LazyCall as L
-from det.modeling.mask2former import MultiScaleFlipInference
-
+from .eva02_b_mask2former_896_40k_coco164k2ade20k_ms import dataloader as _ms_dataloader
+from .eva02_b_mask2former_896_40k_coco164k2ade20k_ms import model as _ms_model
 from .eva02_l_mask2former_896_40k_coco164k2ade20k_ss import (
     dataloader,
     lr_multiplier,
@@ -17,12 +11,5 @@ from .eva02_l_mask2former_896_40k_coco164k2ade20k_ss import (
     train,
 )
 
-model.inference = L(MultiScaleFlipInference)(
-    base=model.inference,
-    scale=(3584, 896),
-    ratios=[side / 896 for side in (512, 640, 768, 896, 1024, 1152, 1280)],
-    flip=True,
-    size_divisor=32,
-    pad_short_side=896,
-)
-dataloader.test.mapper.augmentations = []
+model.inference = _ms_model.inference
+dataloader.test.mapper.augmentations = _ms_dataloader.test.mapper.augmentations
