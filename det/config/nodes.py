@@ -62,6 +62,14 @@ def to_plain(obj: Any) -> Any:
         return [to_plain(v) for v in obj]
     if isinstance(obj, functools.partial):
         return _partial_to_plain(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        # OmegaConf would turn a dataclass instance (e.g. ``ShapeSpec(channels=256)``) into a
+        # structured dict that instantiates as a plain dict; a lazy call of its class keeps
+        # the type, round-trips through config.yaml and can be overridden field by field.
+        node: dict[str, Any] = {"_target_": _target_to_plain(type(obj))}
+        fields = (f for f in dataclasses.fields(obj) if f.init)
+        node.update({f.name: to_plain(getattr(obj, f.name)) for f in fields})
+        return node
     return obj
 
 

@@ -9,7 +9,7 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from det.config import ConfigError, L, instantiate, locate
+from det.config import ConfigError, L, LazyConfig, instantiate, locate
 from det.config.instantiate import _convert_target_to_string
 
 
@@ -160,3 +160,15 @@ def test_lazy_call_of_dict_subclass_target():
     node = L(dict)(a=1)
     assert isinstance(node, DictConfig) and node._target_ == "builtins.dict"
     assert instantiate(node) == {"a": 1}
+
+
+def test_dataclass_instance_in_lazy_call_instantiates_as_itself(tmp_path):
+    from det.layers import ShapeSpec
+
+    cfg = L(dict)(shape=ShapeSpec(channels=256, stride=4))
+    built = instantiate(cfg)
+    assert isinstance(built["shape"], ShapeSpec)
+    assert built["shape"] == ShapeSpec(channels=256, stride=4)
+    path = tmp_path / "cfg.yaml"
+    LazyConfig.save({"m": cfg}, str(path))
+    assert instantiate(LazyConfig.load(str(path)).m)["shape"] == ShapeSpec(channels=256, stride=4)
