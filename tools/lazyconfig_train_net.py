@@ -158,7 +158,7 @@ def do_train(args: argparse.Namespace, cfg: Any) -> None:
     trainer.register_hooks(
         [
             hooks.IterationTimer(),
-            ema.EMAHook(cfg, model) if ema is not None else None,
+            hooks.EMAHook(cfg, model) if ema is not None else None,
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
             if comm.is_main_process()

@@ -28,6 +28,7 @@ from det.utils.events import EventWriter
 __all__ = [
     "BestCheckpointer",
     "CallbackHook",
+    "EMAHook",
     "EvalHook",
     "IterationTimer",
     "LRScheduler",
@@ -395,3 +396,34 @@ def _flatten_results_dict(results: Mapping) -> dict[str, Any]:
         else:
             flat[str(key)] = value
     return flat
+
+
+class EMAHook(HookBase):
+    """Initializes the model EMA before training (unless resumed) and updates it every step.
+
+    As in EVA-02, the update runs after every iteration, including iterations whose optimizer
+    step the float16 GradScaler skipped.
+
+    Args:
+        cfg: the config (reads ``train.model_ema.decay`` / ``device`` and ``train.device``).
+        model: the model, with ``ema_state`` from ``det.modeling.ema.may_build_model_ema``.
+    """
+
+    def __init__(self, cfg: Any, model: torch.nn.Module) -> None:
+        # Imported here: importing det.modeling (every model) is not needed to train without EMA.
+        from det.modeling.ema import may_build_ema_updater
+
+        self.model = model.module if hasattr(model, "module") else model
+        self.updater = may_build_ema_updater(cfg, self.model)
+        self.ema = self.updater.state
+        self.device = self.updater.device
+
+    def before_train(self) -> None:
+        if self.ema.has_inited():
+            # Resumed: the checkpointer restored the average (on the CPU).
+            self.ema.to(self.device)
+        else:
+            self.updater.init_state(self.model)
+
+    def after_step(self) -> None:
+        self.updater.update(self.model)

@@ -1,7 +1,7 @@
 """Models: backbones, proposal generators, RoI heads and meta-architectures.
 
-``det.modeling.ema`` (model EMA and its training hook) is imported on its own: it depends on
-``det.engine``.
+``det.modeling.ema`` (model EMA; its training hook is ``det.engine.hooks.EMAHook``) is imported
+on its own.
 """
 
 from .anchor_generator import DefaultAnchorGenerator

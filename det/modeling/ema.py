@@ -14,8 +14,8 @@ Unlike the fork, applying an empty state (a checkpoint saved without EMA) is a c
 instead of an assertion, and buffers a checkpoint lacks (or has in another shape, e.g. RoPE
 tables of another image size) keep the model's values.
 
-Note: :class:`EMAHook` is a training hook and so imports ``det.engine``; it lives here because
-``tools/lazyconfig_train_net.py`` finds everything EMA in one module, as in EVA-02.
+The training hook that drives it is ``det.engine.hooks.EMAHook`` (engine imports modeling, not
+the other way round).
 """
 
 from __future__ import annotations
@@ -29,15 +29,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from det.engine.train_loop import HookBase
 from det.utils.errors import UserError
 
 __all__ = [
-    "EMAHook",
     "EMAState",
     "EMAUpdater",
     "apply_model_ema",
     "apply_model_ema_and_restore",
+    "may_build_ema_updater",
     "may_build_model_ema",
     "may_get_ema_checkpointer",
 ]
@@ -290,37 +289,21 @@ def apply_model_ema_and_restore(
         old.apply_to(model)
 
 
-class EMAHook(HookBase):
-    """Initializes the EMA before training (unless resumed) and updates it after every step.
-
-    As in EVA-02, the update runs after every iteration, including iterations whose optimizer
-    step the float16 GradScaler skipped.
+def may_build_ema_updater(cfg: Any, model: nn.Module) -> EMAUpdater:
+    """The updater of ``model``'s EMA state with the config's decay and device.
 
     Args:
         cfg: the config (reads ``train.model_ema.decay`` / ``device`` and ``train.device``).
-        model: the model, with ``ema_state`` from :func:`may_build_model_ema`.
+        model: the model (or its DDP wrapper), with ``ema_state`` from
+            :func:`may_build_model_ema`.
+
+    Raises:
+        UserError: the EMA device is CUDA but CUDA is not available.
     """
-
-    def __init__(self, cfg: Any, model: nn.Module) -> None:
-        self.model = _unwrap(model)
-        self.ema = _get_state(self.model)
-        device = str(_ema_cfg(cfg, "device", "")) or str(cfg.train.device)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError(
-                f"train.model_ema.device='{device}' but CUDA is not available; set "
-                "train.model_ema.device='' (the model's device, train.device) or 'cpu'."
-            )
-        self.device = device
-        self.updater = EMAUpdater(
-            self.ema, decay=float(_ema_cfg(cfg, "decay", 0.9999)), device=device
+    device = str(_ema_cfg(cfg, "device", "")) or str(cfg.train.device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"train.model_ema.device='{device}' but CUDA is not available; set "
+            "train.model_ema.device='' (the model's device, train.device) or 'cpu'."
         )
-
-    def before_train(self) -> None:
-        if self.ema.has_inited():
-            # Resumed: the checkpointer restored the average (on the CPU).
-            self.ema.to(self.device)
-        else:
-            self.updater.init_state(self.model)
-
-    def after_step(self) -> None:
-        self.updater.update(self.model)
+    return EMAUpdater(_get_state(model), decay=float(_ema_cfg(cfg, "decay", 0.9999)), device=device)

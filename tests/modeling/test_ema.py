@@ -6,7 +6,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from det.checkpoint import DetectionCheckpointer
-from det.engine import SimpleTrainer
+from det.engine import SimpleTrainer, hooks
 from det.modeling import ema
 from det.utils.errors import UserError
 
@@ -120,7 +120,7 @@ def _train(model, cfg, output_dir, max_iter, resume):
     checkpointer = DetectionCheckpointer(
         model, str(output_dir), trainer=trainer, **ema.may_get_ema_checkpointer(cfg, model)
     )
-    trainer.register_hooks([ema.EMAHook(cfg, model)])
+    trainer.register_hooks([hooks.EMAHook(cfg, model)])
     checkpointer.resume_or_load("", resume=resume)
     start = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
     trainer.train(start, max_iter)
@@ -139,16 +139,16 @@ def test_ema_state_is_saved_and_resumed(tmp_path):
     resumed = _Toy()
     hook_state = {}
 
-    class _Probe(ema.EMAHook):
+    class _Probe(hooks.EMAHook):
         def before_train(self):
             super().before_train()
             hook_state.update({k: v.clone() for k, v in self.ema.state.items()})
 
-    ema.EMAHook, original = _Probe, ema.EMAHook
+    hooks.EMAHook, original = _Probe, hooks.EMAHook
     try:
         _train(resumed, cfg, tmp_path, max_iter=4, resume=True)
     finally:
-        ema.EMAHook = original
+        hooks.EMAHook = original
     assert torch.equal(hook_state["lin.weight"], saved["ema_state"]["lin.weight"])
     assert not torch.equal(hook_state["lin.weight"], resumed.lin.weight)
 
@@ -160,4 +160,4 @@ def test_cuda_ema_device_without_cuda_is_a_user_error():
     cfg = _cfg(device="cuda")
     ema.may_build_model_ema(cfg, model)
     with pytest.raises(UserError, match="train.model_ema.device"):
-        ema.EMAHook(cfg, model)
+        hooks.EMAHook(cfg, model)
