@@ -44,7 +44,9 @@ def compact_instances(instances: Any, img_id: int) -> dict:
     Returns:
         ``{"image_id", "boxes" (float32[N, 4] XYWH), "scores" (float32[N]), "classes" (int64[N]),
         "rles" (list of N COCO RLE dicts with str counts, or None), "keypoints" (float32[N, K, 3]
-        in COCO coordinates, or None)}``.
+        in COCO coordinates, or None), "mask_scores" (float32[N] or None)}``. ``mask_scores``
+        comes from an ``Instances.mask_scores`` field (maskness with separate mask scores) and
+        replaces ``scores`` in the segmentation results only.
     """
     boxes = instances.pred_boxes.tensor.detach().to("cpu", torch.float32)
     # float32 arithmetic on purpose: detectron2's BoxMode conversion does the same, so the widths
@@ -57,7 +59,10 @@ def compact_instances(instances: Any, img_id: int) -> dict:
         "classes": instances.pred_classes.detach().to("cpu", torch.int64).numpy(),
         "rles": None,
         "keypoints": None,
+        "mask_scores": None,
     }
+    if instances.has("mask_scores"):
+        record["mask_scores"] = instances.mask_scores.detach().to("cpu", torch.float32).numpy()
     if instances.has("pred_masks"):
         record["rles"] = _encode_masks(instances.pred_masks)
     if instances.has("pred_keypoints"):
@@ -113,14 +118,23 @@ def _record_to_results(
     boxes = record["boxes"].tolist() if "bbox" in want else None
     rles = record["rles"] if "segmentation" in want else None
     keypoints = record["keypoints"] if "keypoints" in want else None
+    mask_scores = record.get("mask_scores")
+    scores = record["scores"]
+    if mask_scores is not None and want == {"segmentation"}:
+        # Segmentation-only results are ranked by their own (maskness) scores; results that
+        # also carry the box keep the box score and add the mask score next to it.
+        scores, mask_scores = mask_scores, None
+    mask_scores = mask_scores.tolist() if mask_scores is not None and rles is not None else None
     results = []
-    for i, (cat, score) in enumerate(zip(classes.tolist(), record["scores"].tolist())):
+    for i, (cat, score) in enumerate(zip(classes.tolist(), scores.tolist())):
         result = {"image_id": record["image_id"], "category_id": cat}
         if boxes is not None:
             result["bbox"] = boxes[i]
         result["score"] = score
         if rles is not None:
             result["segmentation"] = rles[i]
+        if mask_scores is not None:
+            result["mask_score"] = mask_scores[i]
         if keypoints is not None:
             result["keypoints"] = keypoints[i].reshape(-1).tolist()
         results.append(result)

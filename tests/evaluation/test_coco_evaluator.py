@@ -325,3 +325,27 @@ def test_mask_encoding_devices_and_dtypes(device):
         out = instances_to_coco_json(inst, 1)
         assert [r["segmentation"]["counts"] for r in out] == ref
         assert all(r["segmentation"]["size"] == [9, 13] for r in out)
+
+
+def test_mask_scores_rank_segm_only(coco_data):
+    """``Instances.mask_scores`` (maskness kept apart) scores masks; boxes keep ``scores``."""
+    rng = np.random.default_rng(1)
+    preds = [dict(p, mask_scores=rng.random(len(p["scores"]))) for p in coco_data["preds"]]
+    evaluator = COCOEvaluator(coco_data["name"])
+    evaluator.reset()
+    for p in preds:
+        inst = to_instances(p)
+        inst.mask_scores = torch.from_numpy(p["mask_scores"]).float()
+        evaluator.process([{"image_id": p["image_id"]}], [{"instances": inst}])
+    results = evaluator.evaluate()
+
+    ref_bbox = _reference_eval(
+        coco_data["json_file"], reference_results(preds, CAT_IDS, "bbox"), "bbox"
+    )
+    rescored = [dict(p, scores=p["mask_scores"].astype(np.float32)) for p in preds]
+    ref_segm = _reference_eval(
+        coco_data["json_file"], reference_results(rescored, CAT_IDS, "segm"), "segm"
+    )
+    for i, metric in enumerate(METRICS):
+        assert_same_metric(results["bbox"][metric], ref_bbox.stats[i])
+        assert_same_metric(results["segm"][metric], ref_segm.stats[i])
