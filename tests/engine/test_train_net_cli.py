@@ -226,6 +226,11 @@ def test_ema_is_trained_saved_and_used_for_eval_only(tool, tmp_path):
     assert not torch.equal(final["ema_state"]["fc1.weight"], final["model"]["fc1.weight"])
     log = (out / "log.txt").read_text()
     assert log.count("Run evaluation with EMA.") == 2  # after iteration 5 and after training
+    # metrics.json keeps both: the EMA's results under the task keys, the raw model's under raw/.
+    evals = [r for r in map(json.loads, (out / "metrics.json").read_text().splitlines())]
+    evals = [r for r in evals if any(k.startswith("raw/") for k in r)]
+    assert len(evals) == 2
+    assert {k.removeprefix("raw/") for k in evals[0] if k.startswith("raw/")} <= set(evals[0])
 
     argv = ["--config-file", CONFIG, "--eval-only", f"train.output_dir={out / 'eval'}", *ema]
     argv += [f"train.init_checkpoint={out / 'model_final.pth'}"]
