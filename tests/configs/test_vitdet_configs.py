@@ -26,107 +26,73 @@ KEYS = "/work/shared/spec/checkpoint_keys"
 DEMO = os.path.join(CONFIGS, "demo", "eva2_tiny_cascade_synthetic.py")
 
 _EVERY_THIRD = [2, 5, 8, 11, 14, 17, 20, 23]
+# Spec section 4.3, one row per model card (columns as in the table), composed of the column
+# groups the cards share: trunk and resolution, then the dataset recipe.
 _B = dict(dim=768, depth=12, heads=12, dp=0.1, lrd=0.7)
 _L = dict(dim=1024, depth=24, heads=16, dp=0.4, lrd=0.8)
+_B_1024 = dict(img=1024, win=16, glb=[2, 5, 8, 11], ckpt=False, **_B)
+_L_1024 = dict(img=1024, win=16, glb=[5, 11, 17, 23], ckpt=False, **_L)
+_L_1536 = dict(img=1536, win=16, glb=_EVERY_THIRD, ckpt=False, **_L)
+_L_1536_WIN32 = {**_L_1536, "win": 32, "ckpt": True}
 _COCO = dict(classes=80, score=0.05, topk=100, ema=False, period=(500, 500), data="coco")
 _LVIS = dict(classes=1203, score=0.02, topk=300, ema=False, period=(2500, 2500), data="lvis")
-_STEP_60K = dict(max_iter=60000, milestones=[48000, 54000], warmup=1000)
-# Spec section 4.3, one row per model card (columns as in the table).
+_COCO_60K = dict(
+    lr=5e-5, batch=128, max_iter=60000, milestones=[48000, 54000], warmup=1000, **_COCO
+)
+_LVIS_50K = dict(
+    lr=1e-4, batch=128, max_iter=50000, milestones=[40000, 45000], warmup=1000, **_LVIS
+)
+_LVIS_40K = {**_LVIS_50K, "max_iter": 40000, "milestones": [32000, 36000]}
+_O365_TO_COCO = dict(
+    **{**_L_1536, "ckpt": True, "dp": 0.3},
+    lr=4e-5,
+    batch=64,
+    max_iter=40000,
+    milestones=None,
+    warmup=400,
+    **{**_COCO, "ema": True},
+)
 EXPECTED = {
-    "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_b_4attn_1024_lrd0p7": dict(
-        img=1024,
-        win=16,
-        glb=[2, 5, 8, 11],
-        ckpt=False,
-        lr=5e-5,
-        batch=128,
-        **_B,
-        **_STEP_60K,
-        **_COCO,
-    ),
-    "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_b_6attn_win32_1536_lrd0p7": dict(
-        img=1536,
-        win=32,
-        glb=[1, 3, 5, 7, 9, 11],
-        ckpt=False,
-        lr=5e-5,
-        batch=128,
-        **_B,
-        **_STEP_60K,
-        **_COCO,
-    ),
-    "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_l_4attn_1024_lrd0p8": dict(
-        img=1024,
-        win=16,
-        glb=[5, 11, 17, 23],
-        ckpt=False,
-        lr=6e-5,
-        batch=144,
-        **_L,
-        **_STEP_60K,
-        **_COCO,
-    ),
-    "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_l_8attn_win32_1536_lrd0p8": dict(
-        img=1536,
-        win=32,
-        glb=_EVERY_THIRD,
-        ckpt=True,
-        lr=5e-5,
-        batch=128,
-        **_L,
-        **_STEP_60K,
-        **_COCO,
-    ),
-    "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_b_4attn_1024_lrd0p7": dict(
-        img=1024,
-        win=16,
-        glb=[2, 5, 8, 11],
-        ckpt=False,
-        lr=1e-4,
-        batch=128,
-        max_iter=50000,
-        milestones=[40000, 45000],
-        warmup=1000,
-        **_B,
-        **_LVIS,
-    ),
-    "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_l_4attn_1024_lrd0p8": dict(
-        img=1024,
-        win=16,
-        glb=[5, 11, 17, 23],
-        ckpt=False,
-        lr=1e-4,
-        batch=128,
-        max_iter=40000,
-        milestones=[32000, 36000],
-        warmup=1000,
-        **_L,
-        **_LVIS,
-    ),
-    "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_l_8attn_win32_1536_lrd0p8": dict(
-        img=1536,
-        win=32,
-        glb=_EVERY_THIRD,
-        ckpt=True,
-        lr=1e-4,
-        batch=128,
-        max_iter=40000,
-        milestones=[32000, 36000],
-        warmup=1000,
-        **_L,
-        **_LVIS,
-    ),
+    "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_b_4attn_1024_lrd0p7": {
+        **_B_1024,
+        **_COCO_60K,
+    },
+    "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_b_6attn_win32_1536_lrd0p7": {
+        **_B_1024,
+        "img": 1536,
+        "win": 32,
+        "glb": [1, 3, 5, 7, 9, 11],
+        **_COCO_60K,
+    },
+    "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_l_4attn_1024_lrd0p8": {
+        **_L_1024,
+        **_COCO_60K,
+        "lr": 6e-5,
+        "batch": 144,
+    },
+    "eva2_mim_to_coco/eva2_coco_cascade_mask_rcnn_vitdet_l_8attn_win32_1536_lrd0p8": {
+        **_L_1536_WIN32,
+        **_COCO_60K,
+    },
+    "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_b_4attn_1024_lrd0p7": {
+        **_B_1024,
+        **_LVIS_50K,
+    },
+    "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_l_4attn_1024_lrd0p8": {
+        **_L_1024,
+        **_LVIS_40K,
+    },
+    "eva2_mim_to_lvis/eva2_lvis_cascade_mask_rcnn_vitdet_l_8attn_win32_1536_lrd0p8": {
+        **_L_1536_WIN32,
+        **_LVIS_40K,
+    },
     "eva2_o365/eva2_o365_cascade_mask_rcnn_vitdet_l_8attn_1536_lrd0p8": dict(
-        img=1536,
-        win=16,
-        glb=_EVERY_THIRD,
-        ckpt=False,
+        **_L_1536,
         lr=6e-5,
         batch=160,
         max_iter=400000,
         milestones=[320000, 360000],
         warmup=5000,
-        **_L,
         classes=365,
         score=0.05,
         topk=100,
@@ -134,32 +100,17 @@ EXPECTED = {
         period=(10000, 2500),
         data="o365",
     ),
-    "eva2_o365_to_coco/eva2_o365_to_coco_cascade_mask_rcnn_vitdet_l_8attn_1536_lrd0p8": dict(
-        img=1536,
-        win=16,
-        glb=_EVERY_THIRD,
-        ckpt=True,
-        lr=4e-5,
-        batch=64,
-        max_iter=40000,
-        milestones=None,
-        warmup=400,
-        **{**_L, "dp": 0.3},
-        **{**_COCO, "ema": True},
+    "eva2_o365_to_coco/eva2_o365_to_coco_cascade_mask_rcnn_vitdet_l_8attn_1536_lrd0p8": (
+        _O365_TO_COCO
     ),
-    "eva2_o365_to_lvis/eva2_o365_to_lvis_cascade_mask_rcnn_vitdet_l_8attn_1536_lrd0p8": dict(
-        img=1536,
-        win=16,
-        glb=_EVERY_THIRD,
-        ckpt=True,
-        lr=4e-5,
-        batch=64,
-        max_iter=70000,
-        milestones=None,
-        warmup=700,
-        **{**_L, "dp": 0.3},
-        **{**_LVIS, "ema": True, "period": (5000, 5000)},
-    ),
+    "eva2_o365_to_lvis/eva2_o365_to_lvis_cascade_mask_rcnn_vitdet_l_8attn_1536_lrd0p8": {
+        **_O365_TO_COCO,
+        **_LVIS,
+        "max_iter": 70000,
+        "warmup": 700,
+        "ema": True,
+        "period": (5000, 5000),
+    },
 }
 DATA = {
     "coco": (["coco_2017_train"], "coco_2017_val", "COCOEvaluator"),
@@ -384,6 +335,7 @@ def _fork_style_checkpoint(path, with_ema):
     torch.save(data, path)
 
 
+EMA_EVAL = ["train.model_ema.enabled=True", "train.model_ema.use_ema_weights_for_eval_only=True"]
 README_OVERRIDES = [
     "model.roi_heads.use_soft_nms=True",
     "model.roi_heads.class_wise=True",
@@ -392,10 +344,15 @@ README_OVERRIDES = [
     "model.roi_heads.override_score_thresh=0.0",
     "model.roi_heads.maskness_thresh=0.5",
     "model.backbone.net.xattn=False",
-    "train.model_ema.enabled=True",
-    "train.model_ema.use_ema_weights_for_eval_only=True",
+    *EMA_EVAL,
     "dataloader.evaluator.max_dets_per_image=1000",
 ]
+
+
+def _eval_demo(ckpt, out_dir, overrides, root):
+    """``--eval-only`` of the demo config with ``ckpt`` and extra command-line overrides."""
+    args = [f"train.init_checkpoint={ckpt}", f"train.output_dir={out_dir}", *overrides]
+    return _run(["--eval-only", "--config-file", DEMO, *TINY, *args], root)
 
 
 @pytest.mark.slow
@@ -403,18 +360,7 @@ def test_eval_only_fork_checkpoint_with_readme_overrides(tmp_path, datasets_root
     ckpt = str(tmp_path / "fork.pth")
     _fork_style_checkpoint(ckpt, with_ema=True)
     out_dir = str(tmp_path / "eval")
-    result = _run(
-        [
-            "--eval-only",
-            "--config-file",
-            DEMO,
-            *TINY,
-            f"train.init_checkpoint={ckpt}",
-            f"train.output_dir={out_dir}",
-            *README_OVERRIDES,
-        ],
-        datasets_root,
-    )
+    result = _eval_demo(ckpt, out_dir, README_OVERRIDES, datasets_root)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     assert "Run evaluation with EMA." in log
@@ -425,19 +371,7 @@ def test_eval_only_fork_checkpoint_with_readme_overrides(tmp_path, datasets_root
 
     # The same checkpoint without "ema_state" cannot be evaluated with EMA weights.
     _fork_style_checkpoint(ckpt, with_ema=False)
-    result = _run(
-        [
-            "--eval-only",
-            "--config-file",
-            DEMO,
-            *TINY,
-            f"train.init_checkpoint={ckpt}",
-            f"train.output_dir={out_dir}",
-            "train.model_ema.enabled=True",
-            "train.model_ema.use_ema_weights_for_eval_only=True",
-        ],
-        datasets_root,
-    )
+    result = _eval_demo(ckpt, out_dir, EMA_EVAL, datasets_root)
     assert result.returncode == 2, (result.stdout + result.stderr)[-3000:]
     assert "no 'ema_state' entry" in result.stderr
 

@@ -28,6 +28,15 @@ from det.modeling import (
 )
 from det.modeling.backbone import LastLevelMaxPool
 
+# Both RoI branches pool p2-p5 alike; the mask branch at 14 x 14 (set after the model).
+_ROI_FEATURES = ["p2", "p3", "p4", "p5"]
+_ROI_POOLER = L(ROIPooler)(
+    output_size=7,
+    scales=(1.0 / 4, 1.0 / 8, 1.0 / 16, 1.0 / 32),
+    sampling_ratio=0,
+    pooler_type="ROIAlignV2",
+)
+
 model = L(GeneralizedRCNN)(
     backbone=L(SimpleFeaturePyramid)(
         net=L(ViT)(
@@ -80,13 +89,8 @@ model = L(GeneralizedRCNN)(
         proposal_matcher=L(Matcher)(
             thresholds=[0.5], labels=[0, 1], allow_low_quality_matches=False
         ),
-        box_in_features=["p2", "p3", "p4", "p5"],
-        box_pooler=L(ROIPooler)(
-            output_size=7,
-            scales=(1.0 / 4, 1.0 / 8, 1.0 / 16, 1.0 / 32),
-            sampling_ratio=0,
-            pooler_type="ROIAlignV2",
-        ),
+        box_in_features=_ROI_FEATURES,
+        box_pooler=_ROI_POOLER,
         box_head=L(FastRCNNConvFCHead)(
             input_shape=L(ShapeSpec)(channels=256, height=7, width=7),
             conv_dims=[256, 256, 256, 256],
@@ -99,13 +103,8 @@ model = L(GeneralizedRCNN)(
             box2box_transform=L(Box2BoxTransform)(weights=(10, 10, 5, 5)),
             num_classes="${..num_classes}",
         ),
-        mask_in_features=["p2", "p3", "p4", "p5"],
-        mask_pooler=L(ROIPooler)(
-            output_size=14,
-            scales=(1.0 / 4, 1.0 / 8, 1.0 / 16, 1.0 / 32),
-            sampling_ratio=0,
-            pooler_type="ROIAlignV2",
-        ),
+        mask_in_features=_ROI_FEATURES,
+        mask_pooler=_ROI_POOLER,
         mask_head=L(MaskRCNNConvUpsampleHead)(
             input_shape=L(ShapeSpec)(channels=256, width=14, height=14),
             num_classes="${..num_classes}",
@@ -118,3 +117,4 @@ model = L(GeneralizedRCNN)(
     pixel_std=[58.395, 57.12, 57.375],
     input_format="RGB",
 )
+model.roi_heads.mask_pooler.output_size = 14  # 28 x 28 masks after the 2x deconv

@@ -8,23 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from det.layers import Conv2d, ShapeSpec, get_norm
+from det.layers import ShapeSpec
+
+from .head_layers import c2_msra_fill, c2_xavier_fill, conv3x3_norm_relu
 
 __all__ = ["FastRCNNConvFCHead"]
-
-
-def _msra_fill(module: nn.Module) -> None:
-    # Caffe2's MSRAFill (detectron2's c2_msra_fill): He normal over fan_out, zero bias.
-    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-
-
-def _xavier_fill(module: nn.Module) -> None:
-    # Caffe2's XavierFill (detectron2's c2_xavier_fill): uniform with a=1, zero bias.
-    nn.init.kaiming_uniform_(module.weight, a=1)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
 
 
 class FastRCNNConvFCHead(nn.Sequential):
@@ -62,15 +50,7 @@ class FastRCNNConvFCHead(nn.Sequential):
         )
         self.conv_norm_relus: list[nn.Module] = []
         for k, conv_dim in enumerate(conv_dims):
-            conv = Conv2d(
-                output[0],
-                conv_dim,
-                kernel_size=3,
-                padding=1,
-                bias=not conv_norm,
-                norm=get_norm(conv_norm, conv_dim),
-                activation=nn.ReLU(),
-            )
+            conv = conv3x3_norm_relu(output[0], conv_dim, conv_norm)
             self.add_module(f"conv{k + 1}", conv)
             self.conv_norm_relus.append(conv)
             output = (conv_dim, output[1], output[2])
@@ -85,9 +65,9 @@ class FastRCNNConvFCHead(nn.Sequential):
             output = fc_dim
         self._output_size = output
         for layer in self.conv_norm_relus:
-            _msra_fill(layer)
+            c2_msra_fill(layer)
         for layer in self.fcs:
-            _xavier_fill(layer)
+            c2_xavier_fill(layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Tensor[R, C, H, W] -> Tensor[R, fc_dims[-1]] (see the class docstring)."""

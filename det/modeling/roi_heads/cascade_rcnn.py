@@ -17,7 +17,7 @@ from torch import nn
 
 from det.modeling.matcher import Matcher
 from det.modeling.poolers import ROIPooler
-from det.structures import Boxes, ImageList, Instances, pairwise_iou
+from det.structures import Boxes, Instances, pairwise_iou
 from det.utils.events import get_event_storage
 
 from .roi_heads import StandardROIHeads
@@ -117,31 +117,14 @@ class CascadeROIHeads(StandardROIHeads):
         self.num_cascade_stages = num_stages
         self.proposal_matchers = list(proposal_matchers)
 
-    def forward(
-        self,
-        images: ImageList,
-        features: dict[str, torch.Tensor],
-        proposals: list[Instances],
-        targets: list[Instances] | None = None,
-    ) -> tuple[list[Instances], dict[str, torch.Tensor]]:
-        """See :meth:`StandardROIHeads.forward`; training losses are suffixed ``_stage{k}``."""
-        del images
-        if self.training:
-            if targets is None:
-                raise ValueError("ROI heads need targets (ground-truth instances) in training")
-            proposals = self.label_and_sample_proposals(proposals, targets)
-            losses = self._forward_box(features, proposals, targets)
-            losses.update(self._forward_mask(features, proposals))
-            return proposals, losses
-        pred_instances = self._forward_box(features, proposals)
-        return self.forward_with_given_boxes(features, pred_instances), {}
-
     def _forward_box(
         self,
         features: dict[str, torch.Tensor],
         proposals: list[Instances],
         targets: list[Instances] | None = None,
     ) -> dict[str, torch.Tensor] | list[Instances]:
+        """See :meth:`StandardROIHeads._forward_box`; training losses are suffixed
+        ``_stage{k}``."""
         feats = [features[f] for f in self.box_in_features]
         image_sizes = [x.image_size for x in proposals]
         head_outputs = []  # (predictor, predictions, proposals) of each stage
@@ -198,9 +181,7 @@ class CascadeROIHeads(StandardROIHeads):
             per_image.gt_boxes = gt_boxes
             num_fg.append((labels == 1).sum().item())
             num_bg.append(labels.numel() - num_fg[-1])
-        storage = get_event_storage()
-        storage.put_scalar(f"stage{stage}/roi_head/num_fg_samples", sum(num_fg) / len(num_fg))
-        storage.put_scalar(f"stage{stage}/roi_head/num_bg_samples", sum(num_bg) / len(num_bg))
+        self._put_sample_counts(num_fg, num_bg, prefix=f"stage{stage}/")
         return proposals
 
     def _run_stage(

@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from det.layers import Conv2d, ConvTranspose2d, ShapeSpec, cat, get_norm
+from det.layers import Conv2d, ConvTranspose2d, ShapeSpec, cat
 from det.structures import Instances
 from det.utils.events import get_event_storage
+
+from .head_layers import c2_msra_fill, conv3x3_norm_relu
 
 __all__ = ["MaskRCNNConvUpsampleHead", "mask_rcnn_inference", "mask_rcnn_loss"]
 
@@ -134,16 +136,7 @@ class MaskRCNNConvUpsampleHead(nn.Sequential):
         self.conv_norm_relus: list[nn.Module] = []
         channels = input_shape.channels
         for k, conv_dim in enumerate(conv_dims[:-1]):
-            conv = Conv2d(
-                channels,
-                conv_dim,
-                kernel_size=3,
-                stride=1,
-                padding=1,
-                bias=not conv_norm,
-                norm=get_norm(conv_norm, conv_dim),
-                activation=nn.ReLU(),
-            )
+            conv = conv3x3_norm_relu(channels, conv_dim, conv_norm)
             self.add_module(f"mask_fcn{k + 1}", conv)
             self.conv_norm_relus.append(conv)
             channels = conv_dim
@@ -153,10 +146,7 @@ class MaskRCNNConvUpsampleHead(nn.Sequential):
         self.predictor = Conv2d(conv_dims[-1], num_mask_classes, kernel_size=1, stride=1)
 
         for layer in [*self.conv_norm_relus, self.deconv]:
-            # Caffe2's MSRAFill, as detectron2 initializes these layers.
-            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+            c2_msra_fill(layer)
         nn.init.normal_(self.predictor.weight, std=0.001)
         nn.init.zeros_(self.predictor.bias)
 

@@ -99,6 +99,13 @@ class ROIHeads(nn.Module):
                     "mask head's num_classes) to the dataset's number of thing_classes."
                 )
 
+    @staticmethod
+    def _put_sample_counts(num_fg: list[int], num_bg: list[int], prefix: str = "") -> None:
+        """Log the mean number of foreground / background RoIs per image."""
+        storage = get_event_storage()
+        storage.put_scalar(f"{prefix}roi_head/num_fg_samples", sum(num_fg) / max(len(num_fg), 1))
+        storage.put_scalar(f"{prefix}roi_head/num_bg_samples", sum(num_bg) / max(len(num_bg), 1))
+
     def _sample_proposals(
         self, matched_idxs: torch.Tensor, matched_labels: torch.Tensor, gt_classes: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,9 +167,7 @@ class ROIHeads(nn.Module):
             num_bg.append((gt_classes == self.num_classes).sum().item())
             num_fg.append(gt_classes.numel() - num_bg[-1])
             sampled_proposals.append(per_image)
-        storage = get_event_storage()
-        storage.put_scalar("roi_head/num_fg_samples", sum(num_fg) / max(len(num_fg), 1))
-        storage.put_scalar("roi_head/num_bg_samples", sum(num_bg) / max(len(num_bg), 1))
+        self._put_sample_counts(num_fg, num_bg)
         return sampled_proposals
 
     def forward(
@@ -280,7 +285,8 @@ class StandardROIHeads(ROIHeads):
             targets: per image ground truth (training only).
 
         Returns:
-            Training: (sampled proposals, ``{"loss_cls", "loss_box_reg", "loss_mask"}``).
+            Training: (sampled proposals, ``{"loss_cls", "loss_box_reg", "loss_mask"}``; a
+            cascade names its box losses per stage, see :meth:`_forward_box`).
             Inference: (per image Instances with ``pred_boxes``, ``scores``, ``pred_classes``
             and ``pred_masks`` (Tensor[D, 1, M, M]), {}).
         """
@@ -289,7 +295,7 @@ class StandardROIHeads(ROIHeads):
             if targets is None:
                 raise ValueError("ROI heads need targets (ground-truth instances) in training")
             proposals = self.label_and_sample_proposals(proposals, targets)
-            losses = self._forward_box(features, proposals)
+            losses = self._forward_box(features, proposals, targets)
             losses.update(self._forward_mask(features, proposals))
             return proposals, losses
         pred_instances = self._forward_box(features, proposals)
@@ -340,8 +346,21 @@ class StandardROIHeads(ROIHeads):
         return instances
 
     def _forward_box(
-        self, features: dict[str, torch.Tensor], proposals: list[Instances]
+        self,
+        features: dict[str, torch.Tensor],
+        proposals: list[Instances],
+        targets: list[Instances] | None = None,
     ) -> dict[str, torch.Tensor] | list[Instances]:
+        """Box losses (training) or detections (inference) of the box branch.
+
+        Args:
+            features: feature maps by name.
+            proposals: training: sampled proposals with their matched ``gt_*``; inference:
+                proposals.
+            targets: per image ground truth (training). One stage needs only the matches the
+                sampled proposals carry; a cascade re-matches its later stages against it.
+        """
+        del targets
         feats = [features[f] for f in self.box_in_features]
         box_features = self.box_pooler(feats, [x.proposal_boxes for x in proposals])
         box_features = self.box_head(box_features)

@@ -1,23 +1,10 @@
 """EVA-02 L, LVIS v1, 1536, 32 x 32 windows with 8 global blocks (every third), layer decay
-0.8, activation checkpointing, 40k iterations."""
+0.8, activation checkpointing, 40k iterations: the LVIS L base with the backbone of the COCO
+card of the same name."""
 
-from functools import partial
-
-from det.modeling.backbone import get_vit_lr_decay_rate
-
-from ..common.eva2_cascade_lvis import dataloader, lr_multiplier, model, optimizer, train
-
-model.backbone.net.update(
-    img_size=1536,
-    embed_dim=1024,
-    depth=24,
-    num_heads=16,
-    drop_path_rate=0.4,
-    window_size=32,
-    window_block_indexes=[i for i in range(24) if i % 3 != 2],
-    use_act_checkpoint=True,
+from ..common.eva2_cascade_lvis_l import dataloader, lr_multiplier, model, optimizer, train
+from ..eva2_mim_to_coco.eva2_coco_cascade_mask_rcnn_vitdet_l_8attn_win32_1536_lrd0p8 import (
+    model as _coco_model,
 )
-optimizer.params.lr_factor_func = partial(get_vit_lr_decay_rate, num_layers=24, lr_decay_rate=0.8)
-train.max_iter = 40000
-lr_multiplier.scheduler.milestones = [32000, 36000]
-lr_multiplier.warmup_length = 1000 / 40000
+
+model.backbone = _coco_model.backbone

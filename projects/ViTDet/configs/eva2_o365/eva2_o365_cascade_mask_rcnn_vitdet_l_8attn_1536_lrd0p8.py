@@ -1,27 +1,15 @@
 """EVA-02 L, Objects365 v2 (train + val), 1536, 16 x 16 windows with 8 global blocks (every
 third): box-only Cascade R-CNN with 365 classes, batch 160, 400k iterations."""
 
-from functools import partial
-
 from det.config import get_config
-from det.modeling.backbone import get_vit_lr_decay_rate
 
-from ..common.eva2_cascade_coco import lr_multiplier, model, optimizer, train
+from ..common.eva2_cascade_coco_l_8attn_1536 import lr_multiplier, model, optimizer, train
 
 dataloader = get_config("common/data/objects365_lsj.py").dataloader
 dataloader.train.mapper.augmentations.image_size = "${model.backbone.net.img_size}"
 dataloader.train.total_batch_size = 160
 
-model.backbone.net.update(
-    img_size=1536,
-    embed_dim=1024,
-    depth=24,
-    num_heads=16,
-    drop_path_rate=0.4,
-    window_block_indexes=[i for i in range(24) if i % 3 != 2],
-)
 model.roi_heads.update(num_classes=365, mask_in_features=None, mask_pooler=None, mask_head=None)
-optimizer.params.lr_factor_func = partial(get_vit_lr_decay_rate, num_layers=24, lr_decay_rate=0.8)
 optimizer.lr = 6e-5
 
 train.max_iter = 400000

@@ -6,26 +6,14 @@ Start from the Objects365 weights: ``train.init_checkpoint=/path/eva02_L_m38m_to
 (the fork inherited an unrelated MAE URL here; det keeps no default weights).
 """
 
-from functools import partial
-
 from fvcore.common.param_scheduler import CosineParamScheduler
 
 from det.config import LazyCall as L
-from det.modeling.backbone import get_vit_lr_decay_rate
 from det.solver import WarmupParamScheduler
 
-from ..common.eva2_cascade_coco import dataloader, model, optimizer, train
+from ..common.eva2_cascade_coco_l_8attn_1536 import dataloader, model, optimizer, train
 
-model.backbone.net.update(
-    img_size=1536,
-    embed_dim=1024,
-    depth=24,
-    num_heads=16,
-    drop_path_rate=0.3,
-    window_block_indexes=[i for i in range(24) if i % 3 != 2],
-    use_act_checkpoint=True,
-)
-optimizer.params.lr_factor_func = partial(get_vit_lr_decay_rate, num_layers=24, lr_decay_rate=0.8)
+model.backbone.net.update(drop_path_rate=0.3, use_act_checkpoint=True)
 optimizer.lr = 4e-5
 dataloader.train.total_batch_size = 64
 
