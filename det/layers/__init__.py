@@ -8,6 +8,7 @@ from .norm import FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
 from .roi_align import ROIAlign
 from .shape_spec import ShapeSpec
 from .soft_nms import batched_soft_nms, soft_nms
+from .weight_init import c2_msra_fill, c2_xavier_fill
 from .wrappers import (
     BatchNorm2d,
     Conv2d,
@@ -35,6 +36,8 @@ __all__ = [
     "ShapeSpec",
     "batched_nms",
     "batched_soft_nms",
+    "c2_msra_fill",
+    "c2_xavier_fill",
     "cat",
     "get_norm",
     "interpolate",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from det.layers import Conv2d, get_norm
+from det.layers import Conv2d, c2_msra_fill, get_norm
 
 __all__ = ["ResBottleneckBlock"]
 
@@ -55,8 +55,7 @@ class ResBottleneckBlock(nn.Module):
             bottleneck_channels, out_channels, 1, bias=False, norm=get_norm(norm, out_channels)
         )
         for conv in (self.conv1, self.conv2, self.conv3):
-            # MSRA fill (He et al.), as detectron2's c2_msra_fill.
-            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            c2_msra_fill(conv)
         for conv in (self.conv1, self.conv2):
             if conv.norm is not None:
                 nn.init.ones_(conv.norm.weight)

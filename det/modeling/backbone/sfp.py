@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from det.layers import Conv2d, get_norm
+from det.layers import Conv2d, c2_xavier_fill, get_norm
 
 from .backbone import Backbone
 
@@ -104,7 +104,7 @@ class SimpleFeaturePyramid(Backbone):
             )
             stage = nn.Sequential(*layers)
             for layer in layers[-2:]:
-                _xavier_fill(layer)
+                c2_xavier_fill(layer)
             self.add_module(f"simfp_{int(math.log2(stride))}", stage)
             self.stages.append(stage)
 
@@ -178,10 +178,3 @@ def _rescale_layers(scale: float, dim: int, norm: str) -> tuple[list[nn.Module],
     raise NotImplementedError(
         f"SimpleFeaturePyramid: scale_factor={scale} is not supported; use 4.0, 2.0, 1.0 or 0.5"
     )
-
-
-def _xavier_fill(conv: nn.Module) -> None:
-    # Caffe2's XavierFill (detectron2's c2_xavier_fill): uniform with a=1, zero bias.
-    nn.init.kaiming_uniform_(conv.weight, a=1)
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)

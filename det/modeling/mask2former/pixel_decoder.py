@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from det.layers import Conv2d, MSDeformAttn, ShapeSpec, get_norm
+from det.layers import Conv2d, MSDeformAttn, ShapeSpec, c2_xavier_fill, get_norm
 
 from .position_encoding import PositionEmbeddingSine
 
@@ -23,13 +23,6 @@ __all__ = [
     "MSDeformAttnTransformerEncoderLayer",
     "MSDeformAttnTransformerEncoderOnly",
 ]
-
-
-def _c2_xavier_fill(module: nn.Module) -> None:
-    # Caffe2's XavierFill (detectron2's c2_xavier_fill): uniform with a=1, zero bias.
-    nn.init.kaiming_uniform_(module.weight, a=1)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
 
 
 class MSDeformAttnTransformerEncoderLayer(nn.Module):
@@ -259,7 +252,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
         self.mask_dim = mask_dim
         self.mask_features = Conv2d(conv_dim, mask_dim, kernel_size=1)
-        _c2_xavier_fill(self.mask_features)
+        c2_xavier_fill(self.mask_features)
 
         min_stride = min(strides[f] for f in self.transformer_in_features)
         self.num_fpn_levels = int(math.log2(min_stride) - math.log2(common_stride))
@@ -292,8 +285,8 @@ class MSDeformAttnPixelDecoder(nn.Module):
                 norm=get_norm(norm, conv_dim),
                 activation=F.relu,
             )
-            _c2_xavier_fill(lateral)
-            _c2_xavier_fill(output)
+            c2_xavier_fill(lateral)
+            c2_xavier_fill(output)
             self.add_module(f"adapter_{idx + 1}", lateral)
             self.add_module(f"layer_{idx + 1}", output)
             self.lateral_convs.append(lateral)

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from det.layers import c2_xavier_fill
+
 from .position_encoding import PositionEmbeddingSine
 
 __all__ = [
@@ -222,8 +224,7 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         for _ in range(num_feature_levels):
             if in_channels != hidden_dim:
                 proj = nn.Conv2d(in_channels, hidden_dim, kernel_size=1)
-                nn.init.kaiming_uniform_(proj.weight, a=1)
-                nn.init.zeros_(proj.bias)
+                c2_xavier_fill(proj)
                 self.input_proj.append(proj)
             else:
                 self.input_proj.append(nn.Sequential())

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from det.layers import ShapeSpec
+from det.layers import ShapeSpec, c2_msra_fill, c2_xavier_fill
 
-from .head_layers import c2_msra_fill, c2_xavier_fill, conv3x3_norm_relu
+from .head_layers import conv3x3_norm_relu
 
 __all__ = ["FastRCNNConvFCHead"]
 

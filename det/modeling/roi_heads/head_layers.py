@@ -1,7 +1,7 @@
-"""Layers and weight fills shared by the conv RoI heads (box head and mask head).
+"""The conv block shared by the conv RoI heads (box head and mask head).
 
 Both heads stack 3x3 conv + norm + ReLU blocks and initialize them as detectron2 does
-(Caffe2's MSRAFill); keeping the block and the fill here gives the two heads one definition.
+(``det.layers.c2_msra_fill``); keeping the block here gives the two heads one definition.
 """
 
 from __future__ import annotations
@@ -10,29 +10,7 @@ from torch import nn
 
 from det.layers import Conv2d, get_norm
 
-__all__ = ["c2_msra_fill", "c2_xavier_fill", "conv3x3_norm_relu"]
-
-
-def c2_msra_fill(module: nn.Module) -> None:
-    """Caffe2's MSRAFill (detectron2's ``c2_msra_fill``): He normal over fan_out, zero bias.
-
-    Args:
-        module: a conv or linear layer with ``weight`` and optional ``bias``.
-    """
-    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
-
-
-def c2_xavier_fill(module: nn.Module) -> None:
-    """Caffe2's XavierFill (detectron2's ``c2_xavier_fill``): uniform with a=1, zero bias.
-
-    Args:
-        module: a conv or linear layer with ``weight`` and optional ``bias``.
-    """
-    nn.init.kaiming_uniform_(module.weight, a=1)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
+__all__ = ["conv3x3_norm_relu"]
 
 
 def conv3x3_norm_relu(in_channels: int, out_channels: int, norm: str) -> Conv2d:

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from det.layers import Conv2d, ConvTranspose2d, ShapeSpec, cat
+from det.layers import Conv2d, ConvTranspose2d, ShapeSpec, c2_msra_fill, cat
 from det.structures import Instances
 from det.utils.events import get_event_storage
 
-from .head_layers import c2_msra_fill, conv3x3_norm_relu
+from .head_layers import conv3x3_norm_relu
 
 __all__ = ["MaskRCNNConvUpsampleHead", "mask_rcnn_inference", "mask_rcnn_loss"]
 
