@@ -12,7 +12,7 @@ the mask head's cost, depends on the weights). Attention through
 Examples::
 
     python tools/analyze_model.py --config-file cfg.py
-    python tools/analyze_model.py --config-file cfg.py --tasks parameter --max-depth 2
+    python tools/analyze_model.py --config-file cfg.py --tasks parameter,flop --max-depth 2
     python tools/analyze_model.py --config-file cfg.py --image-size 1024 1024 \\
         --json stats.json model.backbone.net.depth=12
 """
@@ -50,6 +50,17 @@ _CHEAP_OPS = re.compile(
     r"repeat_interleave|pad|topk|sort|argmax|cumsum|sum|mean|zeros_like|ones_like|full_like|"
     r"constant_pad_nd|index|scatter|gather|nonzero|masked_fill)_?|prim::.*)$"
 )
+
+
+def _task_list(value: str) -> list[str]:
+    """``--tasks a,b`` (comma-separated, so that the overrides after it are not taken for tasks)."""
+    tasks = [t.strip() for t in value.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in _TASKS]
+    if unknown or not tasks:
+        raise argparse.ArgumentTypeError(
+            f"unknown task(s) {unknown}; choose a comma-separated subset of {','.join(_TASKS)}"
+        )
+    return tasks
 
 
 def _sdpa_flop(inputs: list[Any], outputs: list[Any]) -> int:
@@ -158,7 +169,7 @@ def _analyze(model: nn.Module, inputs: list[dict], tasks: list[str]) -> dict[str
 
 
 def _human(x: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(x) >= div:
             return f"{x / div:.3g}{unit}"
     return f"{x:.3g}"
@@ -174,22 +185,23 @@ def format_table(
         flops, acts: module name -> per-image FLOPs / activations (may be empty).
         max_depth: deepest module level shown (1: the model's direct children).
     """
-    names = [n for n in params if n == "" or n.count(".") < max_depth]
-    names += [n for n in flops if n not in params and n != "__total__" and n.count(".") < max_depth]
+    # "" is the model itself; modules without parameters appear through their counts.
+    names = {n for n in (*params, *flops, *acts) if n != "__total__"}
+    names = {n for n in names if n == "" or n.count(".") < max_depth}
     header = ["module", "#parameters"]
     if flops:
         header.append("#flops")
     if acts:
         header.append("#activations")
     rows = [header]
-    for name in sorted(set(names), key=lambda n: (n.split("."), n)):
+    for name in sorted(names, key=lambda n: n.split(".")):
         depth = 0 if name == "" else name.count(".") + 1
         label = "model" if name == "" else "  " * depth + name.rsplit(".", 1)[-1]
         row = [label, _human(params.get(name, 0))]
         if flops:
-            row.append(_human(flops.get(name, flops.get("__total__", 0) if name == "" else 0)))
+            row.append(_human(flops.get(name, 0)))
         if acts:
-            row.append(_human(acts.get(name, acts.get("__total__", 0) if name == "" else 0)))
+            row.append(_human(acts.get(name, 0)))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = []
@@ -206,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config-file", required=True, metavar="FILE")
-    parser.add_argument("--tasks", nargs="+", choices=_TASKS, default=list(_TASKS))
+    parser.add_argument(
+        "--tasks", type=_task_list, default=list(_TASKS), help="e.g. parameter,flop (default: all)"
+    )
     parser.add_argument("--num-inputs", type=int, default=1, help="test images to average over")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"))
     parser.add_argument("--max-depth", type=int, default=3, help="module levels in the table")

@@ -17,7 +17,7 @@ On a GPU every timed interval starts and ends with ``torch.cuda.synchronize()``.
 the device is ``train.device`` (override ``train.device=cpu`` on a machine without CUDA).
 Prints a summary and writes it as JSON to ``--output``. Example::
 
-    python tools/benchmark.py --config-file cfg.py --task train eval --output bench.json \\
+    python tools/benchmark.py --config-file cfg.py --task train,eval --output bench.json \\
         dataloader.train.total_batch_size=2
 """
 
@@ -45,6 +45,17 @@ from det.utils.logger import setup_logger
 logger = logging.getLogger("det.benchmark")
 
 _TASKS = ("train", "eval", "data")
+
+
+def _task_list(value: str) -> list[str]:
+    """``--task a,b`` (comma-separated, so that the overrides after it are not taken for tasks)."""
+    tasks = [t.strip() for t in value.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in _TASKS]
+    if unknown or not tasks:
+        raise argparse.ArgumentTypeError(
+            f"unknown task(s) {unknown}; choose a comma-separated subset of {','.join(_TASKS)}"
+        )
+    return tasks
 
 
 def _sync(device: torch.device) -> None:
@@ -199,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config-file", required=True, metavar="FILE")
-    parser.add_argument("--task", nargs="+", choices=_TASKS, default=list(_TASKS))
+    parser.add_argument(
+        "--task", type=_task_list, default=list(_TASKS), help="e.g. train,eval (default: all)"
+    )
     parser.add_argument("--iters", type=int, default=100, help="timed iterations per task")
     parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first")
     parser.add_argument("--num-batches", type=int, default=20, help="batches cached (train/eval)")

@@ -28,7 +28,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 # Evaluation metrics shown in ap.png: "<task>/<metric>" keys written by the evaluators.
-_EVAL_METRIC = re.compile(r"^[^/]+/(AP|AP50|AP75|APr|APc|APf|mIoU|fwIoU|mACC|pACC)$")
+_EVAL_METRIC = re.compile(r"^[^/]+/(AP|AP50|AP75|APr|APc|APf|mIoU|mACC)$")
 _LOSS = re.compile(r"^(total_loss|loss_.*)$")
 
 Series = dict[str, list[tuple[int, float]]]
@@ -98,12 +98,14 @@ def plot_panels(runs: dict[str, Series], keys: Sequence[str], path: str, smooth:
     rows = (len(keys) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
     for ax, key in zip(axes.flat, keys):
-        for label, series in runs.items():
+        for k, (label, series) in enumerate(runs.items()):
             if key not in series:
                 continue
             its, vals = zip(*series[key])
             marker = "o" if len(its) < 20 else None
-            ax.plot(its, _smooth(list(vals), smooth), label=label, marker=marker, markersize=3)
+            # One color per run in every panel, also where another run lacks the key.
+            values = _smooth(list(vals), smooth)
+            ax.plot(its, values, label=label, color=f"C{k}", marker=marker, markersize=3)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("iteration", fontsize=8)
         ax.tick_params(labelsize=7)

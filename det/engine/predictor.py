@@ -13,7 +13,9 @@ prepares images exactly as the config's test data loader does:
 
 Example::
 
-    predictor = Predictor("projects/ViTDet/configs/demo/cascade.py", "output/model_final.pth")
+    predictor = Predictor(
+        "projects/ViTDet/configs/demo/eva2_tiny_cascade_synthetic.py", "output/model_final.pth"
+    )
     outputs = predictor("image.jpg")  # {"instances": Instances} or {"sem_seg": Tensor[K, H, W]}
 """
 
