@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Regenerate the example images of ``docs/TOOLS.md`` from the two demo runs.
+"""Regenerate the example images of the README's Tools section from the two demo runs.
 
 Trains the demo configs (skipped when ``<work-dir>/<family>/model_final.pth`` exists), then runs
-each tool exactly as ``docs/TOOLS.md`` shows it and copies one output per tool to
+each tool exactly as the README's Tools section shows it and copies one output per tool to
 ``docs/images/`` (PNG, palette-quantized when needed to stay under 200 KB)::
 
     python docs/make_examples.py                 # both families, a few minutes on a CPU
