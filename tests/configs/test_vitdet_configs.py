@@ -22,7 +22,8 @@ from det.modeling.backbone import get_vit_lr_decay_rate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = os.path.join(ROOT, "projects", "ViTDet", "configs")
-KEYS = "/work/shared/spec/checkpoint_keys"
+# A copy of shared/spec/checkpoint_keys: every key and shape of seven released models.
+KEYS = os.path.join(ROOT, "tests", "fixtures", "checkpoint_keys")
 DEMO = os.path.join(CONFIGS, "demo", "eva2_tiny_cascade_synthetic.py")
 
 _EVERY_THIRD = [2, 5, 8, 11, 14, 17, 20, 23]
