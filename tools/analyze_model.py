@@ -37,6 +37,7 @@ from torch import nn
 from det.checkpoint import DetectionCheckpointer
 from det.config import ConfigError, LazyConfig, instantiate
 from det.data import transforms as T
+from det.engine import comma_separated_choices
 from det.utils.errors import UserError
 from det.utils.logger import setup_logger
 
@@ -50,17 +51,6 @@ _CHEAP_OPS = re.compile(
     r"repeat_interleave|pad|topk|sort|argmax|cumsum|sum|mean|zeros_like|ones_like|full_like|"
     r"constant_pad_nd|index|scatter|gather|nonzero|masked_fill)_?|prim::.*)$"
 )
-
-
-def _task_list(value: str) -> list[str]:
-    """``--tasks a,b`` (comma-separated, so that the overrides after it are not taken for tasks)."""
-    tasks = [t.strip() for t in value.split(",") if t.strip()]
-    unknown = [t for t in tasks if t not in _TASKS]
-    if unknown or not tasks:
-        raise argparse.ArgumentTypeError(
-            f"unknown task(s) {unknown}; choose a comma-separated subset of {','.join(_TASKS)}"
-        )
-    return tasks
 
 
 def _sdpa_flop(inputs: list[Any], outputs: list[Any]) -> int:
@@ -219,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config-file", required=True, metavar="FILE")
     parser.add_argument(
-        "--tasks", type=_task_list, default=list(_TASKS), help="e.g. parameter,flop (default: all)"
+        "--tasks",
+        type=comma_separated_choices(_TASKS),
+        default=list(_TASKS),
+        help="e.g. parameter,flop (default: all)",
     )
     parser.add_argument("--num-inputs", type=int, default=1, help="test images to average over")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"))

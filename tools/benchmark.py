@@ -38,24 +38,13 @@ from omegaconf import OmegaConf
 
 from det.checkpoint import DetectionCheckpointer
 from det.config import ConfigError, LazyConfig, instantiate
-from det.engine import AMPTrainer, HookBase, SimpleTrainer
+from det.engine import AMPTrainer, HookBase, SimpleTrainer, comma_separated_choices
 from det.utils.errors import UserError
 from det.utils.logger import setup_logger
 
 logger = logging.getLogger("det.benchmark")
 
 _TASKS = ("train", "eval", "data")
-
-
-def _task_list(value: str) -> list[str]:
-    """``--task a,b`` (comma-separated, so that the overrides after it are not taken for tasks)."""
-    tasks = [t.strip() for t in value.split(",") if t.strip()]
-    unknown = [t for t in tasks if t not in _TASKS]
-    if unknown or not tasks:
-        raise argparse.ArgumentTypeError(
-            f"unknown task(s) {unknown}; choose a comma-separated subset of {','.join(_TASKS)}"
-        )
-    return tasks
 
 
 def _sync(device: torch.device) -> None:
@@ -211,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config-file", required=True, metavar="FILE")
     parser.add_argument(
-        "--task", type=_task_list, default=list(_TASKS), help="e.g. train,eval (default: all)"
+        "--task",
+        type=comma_separated_choices(_TASKS),
+        default=list(_TASKS),
+        help="e.g. train,eval (default: all)",
     )
     parser.add_argument("--iters", type=int, default=100, help="timed iterations per task")
     parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first")

@@ -6,6 +6,7 @@ training loop and ``launch`` do not.
 
 from det.engine import hooks
 from det.engine.defaults import (
+    comma_separated_choices,
     create_ddp_model,
     default_argument_parser,
     default_setup,
@@ -37,6 +38,7 @@ __all__ = [
     "Predictor",
     "SimpleTrainer",
     "TrainerBase",
+    "comma_separated_choices",
     "create_ddp_model",
     "default_argument_parser",
     "default_setup",

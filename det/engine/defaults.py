@@ -26,11 +26,35 @@ from det.utils.events import (
 from det.utils.logger import setup_logger
 
 __all__ = [
+    "comma_separated_choices",
     "create_ddp_model",
     "default_argument_parser",
     "default_setup",
     "default_writers",
 ]
+
+
+def comma_separated_choices(choices: tuple[str, ...]):
+    """An argparse ``type`` for a comma-separated subset of ``choices`` (``--tasks a,b``).
+
+    Comma-separated rather than ``nargs="+"``, so that the trailing ``key=value`` overrides of
+    the tools are not taken for choices.
+
+    Returns:
+        a function mapping the flag's text to the list of chosen names.
+    """
+
+    def parse(value: str) -> list[str]:
+        chosen = [t.strip() for t in value.split(",") if t.strip()]
+        unknown = [t for t in chosen if t not in choices]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(
+                f"unknown choice(s) {unknown}; choose a comma-separated subset of "
+                f"{','.join(choices)}"
+            )
+        return chosen
+
+    return parse
 
 
 def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
