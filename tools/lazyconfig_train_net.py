@@ -16,16 +16,17 @@ stderr (exit status 2) without a traceback.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import sys
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from det.checkpoint import CheckpointNotFoundError, DetectionCheckpointer
-from det.config import ConfigError, LazyConfig, instantiate
+from det.config import ConfigError, LazyConfig, instantiate, locate
 from det.engine import (
     AMPTrainer,
     SimpleTrainer,
@@ -67,6 +68,21 @@ def _ema_module():
     return ema
 
 
+def _build_evaluator(cfg: Any) -> Any:
+    """Instantiates ``dataloader.evaluator``; one that takes ``output_dir`` and has none set
+    writes its predictions to ``<train.output_dir>/inference`` (as detectron2's train_net does)."""
+    evaluator = cfg.dataloader.evaluator
+    if isinstance(evaluator, DictConfig) and "_target_" in evaluator:
+        target = evaluator._target_
+        target = locate(target) if isinstance(target, str) else target
+        takes_output_dir = "output_dir" in inspect.signature(target).parameters
+        if takes_output_dir and OmegaConf.select(evaluator, "output_dir") is None:
+            # Set in place: a copy would lose the node's parent, which its relative
+            # interpolations (``${..test.dataset.names}``) resolve against.
+            evaluator.output_dir = os.path.join(str(cfg.train.output_dir), "inference")
+    return instantiate(evaluator)
+
+
 def do_test(cfg: Any, model: torch.nn.Module, eval_only: bool = False) -> dict:
     """Evaluates ``model`` on ``dataloader.test`` with ``dataloader.evaluator``.
 
@@ -89,16 +105,14 @@ def do_test(cfg: Any, model: torch.nn.Module, eval_only: bool = False) -> dict:
         logger.info(f"Run evaluation {'with' if use_ema else 'without'} EMA.")
     else:
         logger.info("Run evaluation without EMA.")
-    ret = inference_on_dataset(
-        model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator)
-    )
+    ret = inference_on_dataset(model, instantiate(cfg.dataloader.test), _build_evaluator(cfg))
     print_csv_format(ret)
     if not eval_only and _ema_enabled(cfg):
         logger.info("Run evaluation with EMA.")
         ema = _ema_module()
         with ema.apply_model_ema_and_restore(model):
             ema_ret = inference_on_dataset(
-                model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator)
+                model, instantiate(cfg.dataloader.test), _build_evaluator(cfg)
             )
             print_csv_format(ema_ret)
         ret = {**ema_ret, "raw": ret}

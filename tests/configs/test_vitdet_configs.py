@@ -449,6 +449,10 @@ def test_demo_trains_far_above_chance(tmp_path, datasets_root):
     with open(os.path.join(tmp_path, "metrics.json")) as f:
         losses = [json.loads(line)["total_loss"] for line in f if "total_loss" in line]
     assert losses[-1] < losses[0]  # the loss curve goes down
+    # The evaluator writes its predictions under <output_dir>/inference by default.
+    with open(os.path.join(tmp_path, "inference", "coco_instances_results.json")) as f:
+        predictions = json.load(f)
+    assert predictions and {"image_id", "category_id", "bbox", "score"} <= set(predictions[0])
 
 
 # ------------------------------------------------------------------------------ bad inputs
