@@ -112,7 +112,8 @@ def test_missing_image_folder_error(root):
 
 
 def test_corrupt_image_error_names_file(root):
-    utils = pytest.importorskip("det.data.detection_utils")
+    from det.data import detection_utils as utils
+
     json_file = write_synthetic_coco(root, "val2017", 2, SIZE)
     first = json.load(open(json_file))["images"][0]["file_name"]
     path = os.path.join(root, "coco", "val2017", first)

@@ -44,7 +44,7 @@ def test_spec_table_values():
 
 
 def test_optimizer_groups_for_vit_b():
-    get_default_optimizer_params = pytest.importorskip("det.solver").get_default_optimizer_params
+    from det.solver import get_default_optimizer_params
 
     class Model(nn.Module):
         def __init__(self):
