@@ -5,8 +5,8 @@ On top of :class:`det.checkpoint.Checkpointer` it
 * downloads ``http(s)://`` and ``detectron2://`` URLs into a local cache;
 * reads detectron2 model-zoo ``.pkl`` files (numpy arrays; these need full unpickling and are
   only read with ``allow_unsafe_load``);
-* converts EVA-02 masked-image-modeling checkpoints through
-  ``det.checkpoint.eva02_pretrained.maybe_convert_eva02_mim`` when that module is present.
+* converts checkpoints of other published layouts (EVA-02 masked-image-modeling weights, ...)
+  with the converters listed in :data:`CONVERTERS`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ from det.checkpoint.checkpointer import (
 )
 from det.checkpoint.load_report import LoadReport
 
-__all__ = ["DetectionCheckpointer"]
+__all__ = ["CONVERTERS", "DetectionCheckpointer"]
+
+# "module:function" of every checkpoint-layout converter, tried in order. Each takes
+# ``(state_dict, model)`` and returns None for a checkpoint it does not recognize (quickly: it
+# runs on every load), or ``(state_dict keyed by the model's names, report)`` where ``report``
+# has ``is_clean`` and a ``__str__`` that lists loaded / deliberately dropped / missing groups.
+CONVERTERS: tuple[str, ...] = ("det.checkpoint.eva02_pretrained:maybe_convert_eva02_mim",)
 
 _D2_PREFIX = "detectron2://"
 _D2_URL = "https://dl.fbaipublicfiles.com/detectron2/"
@@ -99,24 +105,20 @@ class DetectionCheckpointer(Checkpointer):
         return _numpy_to_torch(data)
 
     def _convert_loaded(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
-        """Converts EVA-02 MIM pre-training weights when ``det.checkpoint.eva02_pretrained``
-        recognizes them (it returns ``None`` for any other checkpoint)."""
-        # Un-prefixed ViT names mark a backbone-only (pre-training) checkpoint; anything else
-        # skips importing the converter (and the model code it depends on).
-        if not any(k.startswith(("blocks.", "patch_embed.")) for k in checkpoint["model"]):
+        """Maps a published checkpoint of another layout (pre-training weights, mmseg
+        releases, ...) onto the model with the first converter of :data:`CONVERTERS` that
+        recognizes it; any other checkpoint is returned unchanged."""
+        for spec in CONVERTERS:
+            module_name, func_name = spec.split(":")
+            # Imported lazily: a converter pulls in the model code it maps onto.
+            convert = getattr(importlib.import_module(module_name), func_name)
+            converted = convert(checkpoint["model"], self.model)
+            if converted is None:
+                continue
+            state_dict, self._conversion_report = converted
+            checkpoint = dict(checkpoint)
+            checkpoint["model"] = state_dict
             return checkpoint
-        try:
-            eva02 = importlib.import_module("det.checkpoint.eva02_pretrained")
-        except ModuleNotFoundError as e:
-            if e.name != "det.checkpoint.eva02_pretrained":
-                raise
-            return checkpoint
-        converted = eva02.maybe_convert_eva02_mim(checkpoint["model"], self.model)
-        if converted is None:
-            return checkpoint
-        state_dict, self._conversion_report = converted
-        checkpoint = dict(checkpoint)
-        checkpoint["model"] = state_dict
         return checkpoint
 
     def _log_load_report(self, report: LoadReport) -> None:

@@ -183,8 +183,10 @@ def test_periodic_checkpointer_names_and_max_to_keep(tmp_path):
     assert torch.load(tmp_path / "model_0000005.pth", weights_only=True)["iteration"] == 5
 
 
-def test_eva02_conversion_hook(tmp_path, monkeypatch):
+def test_conversion_hook(tmp_path, monkeypatch):
     import types
+
+    from det.checkpoint import detection_checkpoint
 
     model = _model(0)
     calls = []
@@ -195,17 +197,20 @@ def test_eva02_conversion_hook(tmp_path, monkeypatch):
             return None
         return {"0.weight": torch.full((4, 3), 2.0)}, "converted 1 tensor"
 
-    fake = types.ModuleType("det.checkpoint.eva02_pretrained")
-    fake.maybe_convert_eva02_mim = maybe_convert
-    monkeypatch.setitem(sys.modules, "det.checkpoint.eva02_pretrained", fake)
+    fake = types.ModuleType("fake_converter")
+    fake.maybe_convert = maybe_convert
+    monkeypatch.setitem(sys.modules, "fake_converter", fake)
+    monkeypatch.setattr(detection_checkpoint, "CONVERTERS", ("fake_converter:maybe_convert",))
     mim = {"patch_embed.proj.weight": torch.ones(1), "blocks.0.norm1.weight": torch.ones(1)}
     torch.save({"module": mim}, tmp_path / "mim.pt")
     DetectionCheckpointer(model).load(str(tmp_path / "mim.pt"))
-    assert calls == [sorted(mim)]  # the hook sees the flat state dict
+    assert calls == [sorted(mim)]  # the converter sees the flat state dict
     assert torch.equal(model[0].weight, torch.full((4, 3), 2.0))
     torch.save(model.state_dict(), tmp_path / "plain.pth")
-    DetectionCheckpointer(_model(1)).load(str(tmp_path / "plain.pth"))
-    assert len(calls) == 1  # not a backbone-only checkpoint: the converter is not asked
+    other = _model(1)
+    DetectionCheckpointer(other).load(str(tmp_path / "plain.pth"))
+    assert len(calls) == 2  # asked, declined: the checkpoint loads as it is
+    assert torch.equal(other[0].weight, torch.full((4, 3), 2.0))
 
 
 _KILL_DURING_SAVE = textwrap.dedent(
