@@ -18,9 +18,12 @@ from .coco import (
     load_coco_json,
     register_coco_instances,
 )
+from .cityscapes import prepare_cityscapes_train_ids, register_all_cityscapes
 from .coco_stuff import prepare_coco_stuff_sem_seg, register_all_coco_stuff
+from .coco_stuff_10k import register_all_coco_stuff_10k
 from .lvis import load_lvis_json, register_lvis_instances
 from .objects365 import load_objects365_json, register_objects365_instances
+from .pascal_context import register_all_pascal_context
 from .paths import DatasetError, DatasetNotFoundError, get_datasets_root
 from .sem_seg import load_sem_seg, read_sem_seg_gt, reduce_zero_label, register_sem_seg
 from .synthetic import (
@@ -49,12 +52,16 @@ __all__ = [
     "load_lvis_json",
     "load_objects365_json",
     "load_sem_seg",
+    "prepare_cityscapes_train_ids",
     "prepare_coco_stuff_sem_seg",
     "read_sem_seg_gt",
     "reduce_zero_label",
     "register_all_ade20k",
     "register_all_builtin",
+    "register_all_cityscapes",
     "register_all_coco_stuff",
+    "register_all_coco_stuff_10k",
+    "register_all_pascal_context",
     "register_coco_instances",
     "register_lvis_instances",
     "register_objects365_instances",

@@ -12,6 +12,9 @@ Done on import of ``det.data``; cheap, since no file is read until a dataset is 
     o365/annotations/zhiyuan_objv2_{train,val}.json          objects365_{train,val}
     o365/images/patch*/                                      Objects365 images
     ADEChallengeData2016/{images,annotations}/{training,validation}/   ade20k_sem_seg_{train,val}
+    coco_stuff10k/{images,annotations}/{train2014,test2014}/  coco_stuff_10k_sem_seg_{train,test}
+    cityscapes/{leftImg8bit,gtFine}/{train,val}/<city>/       cityscapes_fine_sem_seg_{train,val}
+    VOCdevkit/VOC2010/{JPEGImages,SegmentationClassContext}/  pascal_context_{59,60}_sem_seg_*
     synthetic/coco/...                                       synthetic_coco_{train,val} (demo,
                                                              written on first use)
 
@@ -26,10 +29,13 @@ import os
 from ..catalog import DatasetCatalog, MetadataCatalog
 from .ade20k import register_all_ade20k
 from .builtin_meta import get_coco_instances_meta
+from .cityscapes import register_all_cityscapes
 from .coco import register_coco_instances
 from .coco_stuff import register_all_coco_stuff
+from .coco_stuff_10k import register_all_coco_stuff_10k
 from .lvis import register_lvis_instances
 from .objects365 import register_objects365_instances
+from .pascal_context import register_all_pascal_context
 from .paths import get_datasets_root
 from .synthetic import register_synthetic_ade20k, register_synthetic_coco
 
@@ -138,6 +144,9 @@ def register_all_builtin(root: str | None = None) -> None:
     register_all_objects365(root)
     register_all_ade20k(root)
     register_all_coco_stuff(root)
+    register_all_coco_stuff_10k(root)
+    register_all_cityscapes(root)
+    register_all_pascal_context(root)
     register_all_synthetic(root)
 
 

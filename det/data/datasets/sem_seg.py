@@ -20,7 +20,14 @@ from PIL import Image
 from ..catalog import DatasetCatalog, MetadataCatalog
 from .paths import DatasetError, require_path
 
-__all__ = ["load_sem_seg", "register_sem_seg", "read_sem_seg_gt", "reduce_zero_label"]
+__all__ = [
+    "load_sem_seg",
+    "load_sem_seg_pairs",
+    "read_split_list",
+    "register_sem_seg",
+    "read_sem_seg_gt",
+    "reduce_zero_label",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +100,65 @@ def load_sem_seg(
         records.append(record)
     logger.info(f"Loaded {len(records)} images with semantic segmentation from {image_root}")
     return records
+
+
+def load_sem_seg_pairs(
+    pairs: list[tuple[str, str]],
+    reduce_zero_label: bool = False,
+    dataset_name: str | None = None,
+    hint: str = "",
+) -> list[dict]:
+    """Records of explicit (image, label) file pairs, for layouts that are not one flat folder
+    of each (split lists, per-city sub-folders).
+
+    Every file must exist: a split that lists an image whose label is missing is an
+    incomplete dataset, not something to skip silently.
+
+    Args:
+        pairs: ``(image file, label PNG)`` per image, in dataset order.
+        reduce_zero_label: as in :func:`load_sem_seg`.
+        dataset_name: named in errors.
+        hint: extra sentence for the error about missing files (e.g. how to convert labels).
+
+    Returns:
+        list[dict]: records with ``file_name``, ``sem_seg_file_name`` (and
+        ``reduce_zero_label`` when True), in the order of ``pairs``.
+
+    Raises:
+        DatasetError: ``pairs`` is empty, or files of it are missing.
+    """
+    who = f"Dataset '{dataset_name}': " if dataset_name else ""
+    if not pairs:
+        raise DatasetError(f"{who}no images found. {hint}".strip())
+    missing = [f for pair in pairs for f in pair if not os.path.isfile(f)]
+    if missing:
+        raise DatasetError(
+            f"{who}{len(missing)} of the {2 * len(pairs)} image / label files are missing, e.g. "
+            f"{missing[:3]}. {hint}".strip()
+        )
+    records = []
+    for image, label in pairs:
+        record = {"file_name": image, "sem_seg_file_name": label}
+        if reduce_zero_label:
+            record["reduce_zero_label"] = True
+        records.append(record)
+    logger.info(f"Loaded {len(records)} images with semantic segmentation ({dataset_name})")
+    return records
+
+
+def read_split_list(path: str, dataset_name: str | None = None) -> list[str]:
+    """Reads an image-list file (one stem per line, blank lines ignored).
+
+    Args:
+        path: e.g. ``VOC2010/ImageSets/SegmentationContext/train.txt``.
+        dataset_name: named in errors.
+
+    Returns:
+        the stems, in file order.
+    """
+    require_path(path, dataset_name)
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
 
 
 def register_sem_seg(

@@ -1,9 +1,10 @@
 """Small synthetic datasets written in the exact on-disk layouts of the built-in datasets.
 
 Nothing can be downloaded in tests, so these writers produce tiny versions of COCO, LVIS,
-Objects365, ADE20K and COCO-Stuff under a root folder, with the real folder names, file names
-and JSON/PNG formats. Pointing ``DETECTRON2_DATASETS`` at that root (and calling
-``register_all_builtin(root)``) makes the real registration and loading code read them.
+Objects365, ADE20K, COCO-Stuff (164K and 10K), Cityscapes and PASCAL-Context under a root
+folder, with the real folder names, file names and JSON/PNG formats. Pointing
+``DETECTRON2_DATASETS`` at that root (and calling ``register_all_builtin(root)``) makes the real
+registration and loading code read them.
 
 Images show shapes whose shape and color depend on the class (see ``synthetic_scenes``), so
 tiny models can learn them. Instance datasets contain polygon masks, compressed RLE masks,
@@ -13,8 +14,9 @@ function of the arguments: the same call writes byte-identical files.
 ``register_synthetic_coco`` registers a COCO-format demo dataset with its own small category
 list that is written on first use.
 
-The writers live in ``synthetic_instances`` (COCO, LVIS, Objects365) and ``synthetic_sem_seg``
-(ADE20K, COCO-Stuff); this module re-exports them and writes all of them at once.
+The writers live in ``synthetic_instances`` (COCO, LVIS, Objects365), ``synthetic_sem_seg``
+(ADE20K, COCO-Stuff-164K) and ``synthetic_seg_layouts`` (Cityscapes, PASCAL-Context,
+COCO-Stuff-10K); this module re-exports them and writes all of them at once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from .synthetic_instances import (
     write_synthetic_coco,
     write_synthetic_lvis,
     write_synthetic_objects365,
+)
+from .synthetic_seg_layouts import (
+    write_synthetic_cityscapes,
+    write_synthetic_coco_stuff_10k,
+    write_synthetic_pascal_context,
 )
 from .synthetic_sem_seg import (
     register_synthetic_ade20k,
@@ -40,6 +47,9 @@ __all__ = [
     "register_synthetic_ade20k",
     "write_synthetic_ade20k",
     "write_synthetic_coco_stuff",
+    "write_synthetic_cityscapes",
+    "write_synthetic_coco_stuff_10k",
+    "write_synthetic_pascal_context",
     "write_synthetic_datasets",
     "register_synthetic_coco",
 ]
@@ -66,6 +76,11 @@ def write_synthetic_datasets(
         write_synthetic_objects365(root, split, num_images=4, image_size=image_size, seed=seed)
     for split in ("training", "validation"):
         write_synthetic_ade20k(root, split, num_images=3, image_size=image_size, seed=seed)
+    for split in ("train", "val"):
+        write_synthetic_cityscapes(root, split, num_images=3, image_size=image_size, seed=seed)
+        write_synthetic_pascal_context(root, split, num_images=3, image_size=image_size, seed=seed)
+    for split in ("train2014", "test2014"):
+        write_synthetic_coco_stuff_10k(root, split, num_images=3, image_size=image_size, seed=seed)
     return [
         "coco_2017_train",
         "coco_2017_val",
@@ -77,4 +92,12 @@ def write_synthetic_datasets(
         "ade20k_sem_seg_val",
         "coco_2017_train_stuff_sem_seg",
         "coco_2017_val_stuff_sem_seg",
+        "cityscapes_fine_sem_seg_train",
+        "cityscapes_fine_sem_seg_val",
+        "pascal_context_59_sem_seg_train",
+        "pascal_context_59_sem_seg_val",
+        "pascal_context_60_sem_seg_train",
+        "pascal_context_60_sem_seg_val",
+        "coco_stuff_10k_sem_seg_train",
+        "coco_stuff_10k_sem_seg_test",
     ]
