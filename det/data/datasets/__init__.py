@@ -12,13 +12,13 @@ from .builtin_meta import (
     COCO_STUFF_CATEGORIES,
     OBJECTS365_CLASS_NAMES,
 )
+from .cityscapes import prepare_cityscapes_train_ids, register_all_cityscapes
 from .coco import (
     convert_to_coco_dict,
     convert_to_coco_json,
     load_coco_json,
     register_coco_instances,
 )
-from .cityscapes import prepare_cityscapes_train_ids, register_all_cityscapes
 from .coco_stuff import prepare_coco_stuff_sem_seg, register_all_coco_stuff
 from .coco_stuff_10k import register_all_coco_stuff_10k
 from .lvis import load_lvis_json, register_lvis_instances
