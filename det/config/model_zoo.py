@@ -1,57 +1,23 @@
-"""``get_config``: load the base config trees under the repository's ``configs/`` directory."""
+"""``det.config.get_config`` / ``get_config_file``: kept for existing configs; the home of these
+functions is :mod:`det.model_zoo` (detectron2's ``model_zoo`` module path)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig
-
-from .errors import ConfigError
-from .lazy import LazyConfig
-from .py_loader import check_file_exists
 
 __all__ = ["get_config", "get_config_file"]
 
 
-def _configs_dir() -> Path:
-    import det
-
-    # configs/ sits next to the det/ package in a source checkout (and an editable install).
-    root = Path(det.__file__).resolve().parents[1] / "configs"
-    if not root.is_dir():
-        raise ConfigError(
-            f"The configs/ directory was not found at '{root}': det seems to be installed "
-            "without its source tree. get_config needs a checkout installed with "
-            "'pip install -e .'; or load a config file by path with LazyConfig.load"
-        )
-    return root
-
-
+# det.model_zoo imports det.config, so it is imported at call time, not here (a cycle).
 def get_config_file(config_path: str) -> str:
-    """Return the absolute path of a config file under the repository's ``configs/``.
+    """Same as :func:`det.model_zoo.get_config_file`."""
+    from det.model_zoo import get_config_file as impl
 
-    Args:
-        config_path: path relative to ``configs/``, e.g. ``"common/models/mask_rcnn_fpn.py"``
-            (a leading ``"configs/"`` is accepted too).
-
-    Raises:
-        ConfigError: if ``configs/`` or the file does not exist.
-    """
-    relative = config_path.removeprefix("configs/")
-    path = _configs_dir() / relative
-    check_file_exists(str(path))
-    return str(path)
+    return impl(config_path)
 
 
-def get_config(config_path: str) -> DictConfig:
-    """Load a config file under the repository's ``configs/`` directory.
+def get_config(config_path: str, trained: bool = False) -> DictConfig:
+    """Same as :func:`det.model_zoo.get_config`."""
+    from det.model_zoo import get_config as impl
 
-    Example: ``model = get_config("common/models/mask_rcnn_fpn.py").model``.
-
-    Args:
-        config_path: path relative to ``configs/`` (see ``get_config_file``).
-
-    Returns:
-        The loaded config (``LazyConfig.load``).
-    """
-    return LazyConfig.load(get_config_file(config_path))
+    return impl(config_path, trained)

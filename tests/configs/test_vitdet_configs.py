@@ -17,7 +17,6 @@ from fvcore.common.param_scheduler import CosineParamScheduler, MultiStepParamSc
 
 from det.config import LazyConfig, instantiate
 from det.data.datasets.builtin import register_all_builtin
-from det.data.datasets.synthetic import write_synthetic_lvis
 from det.modeling.backbone import get_vit_lr_decay_rate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -130,6 +129,8 @@ def test_every_model_card_config_is_listed():
     found = {
         os.path.relpath(p, CONFIGS)[: -len(".py")]
         for p in glob.glob(os.path.join(CONFIGS, "eva2_*", "*.py"))
+        # The fork's sibling that its cards import (see test_d2_style_configs.py), not a card.
+        if not p.endswith("cascade_mask_rcnn_vitdet_b_100ep.py")
     }
     assert found == set(EXPECTED)
 
@@ -218,11 +219,12 @@ def test_effective_values_match_the_model_card(name):
 
 @pytest.fixture(scope="module")
 def lvis_metadata(tmp_path_factory):
-    # The LVIS predictors read class_image_count of lvis_v1_train when they are built.
+    # The LVIS predictors read class_image_count of lvis_v1_train when they are built: the
+    # shipped LVIS table provides it, so every card builds with an empty datasets root.
     root = str(tmp_path_factory.mktemp("datasets"))
-    write_synthetic_lvis(root, "train", num_images=2, image_size=(32, 32), num_classes=1203)
     register_all_builtin(root)
     yield root
+    assert not os.listdir(root)
     register_all_builtin()
 
 

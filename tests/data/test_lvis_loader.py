@@ -1,8 +1,8 @@
 import json
 import os
-from collections import defaultdict
 
 import pytest
+import torch
 from lvis import LVIS
 
 from det.data import DatasetCatalog, MetadataCatalog
@@ -12,25 +12,28 @@ from det.data.datasets import (
 )
 from det.data.datasets.lvis import read_json_categories
 
+# The table det ships (a copy of shared/spec/metadata), read here with json alone.
+SHIPPED_LVIS = os.path.join(
+    os.path.dirname(__file__),
+    "..",
+    "..",
+    "det",
+    "data",
+    "datasets",
+    "metadata",
+    "lvis_v1_categories.json",
+)
+
 
 def test_lvis_val_from_synthetic_root(root):
     json_file = write_synthetic_lvis(root, "val", num_images=9, num_classes=6)
     api = LVIS(json_file)  # the official API reads our layout
 
-    # Metadata is available before the dataset is loaded (lazy read of the categories).
+    # Built-in LVIS v1 metadata comes from the table shipped with det, not from this JSON.
     meta = MetadataCatalog.get("lvis_v1_val")
     assert meta.evaluator_type == "lvis"
-    cats = sorted(api.dataset["categories"], key=lambda c: c["id"])
-    assert meta.thing_classes == [c["synonyms"][0] for c in cats]
-    images_per_cat = defaultdict(set)
-    for a in api.dataset["annotations"]:
-        images_per_cat[a["category_id"]].add(a["image_id"])
-    assert meta.class_image_count == [
-        {"id": c["id"], "image_count": len(images_per_cat[c["id"]])} for c in cats
-    ]
-    groups = meta.frequency_groups
-    for c in cats:
-        assert c["id"] - 1 in groups[c["frequency"]]
+    assert len(meta.thing_classes) == 1203 and meta.thing_classes[0] == "aerosol_can"
+    assert meta.thing_dataset_id_to_contiguous_id[1203] == 1202
 
     records = DatasetCatalog.get("lvis_v1_val")
     assert len(records) == 9
@@ -64,10 +67,48 @@ def test_cocofied_split_uses_coco_ids(root):
     assert sorted(a["category_id"] for r in records for a in r["annotations"]) == expected
 
 
-def test_missing_lvis_json_lazy_metadata_error(root):
+def _shipped_table():
+    with open(SHIPPED_LVIS) as f:
+        return sorted(json.load(f), key=lambda c: c["id"])
+
+
+def test_builtin_lvis_metadata_needs_no_json(root):
+    assert not os.listdir(root)  # an empty DETECTRON2_DATASETS
+    table = _shipped_table()
     meta = MetadataCatalog.get("lvis_v1_train")
-    with pytest.raises(FileNotFoundError, match="lvis_v1_train.json.*DETECTRON2_DATASETS"):
-        meta.class_image_count  # noqa: B018
+    assert meta.thing_classes == [c["synonyms"][0] for c in table]
+    assert meta.class_image_count == [
+        {"id": c["id"], "image_count": c["image_count"]} for c in table
+    ]
+    groups = meta.frequency_groups
+    assert {k: len(v) for k, v in groups.items()} == {
+        f: sum(c["frequency"] == f for c in table) for f in "rcf"
+    }
+    assert all(c["id"] - 1 in groups[c["frequency"]] for c in table)
+    assert meta.thing_dataset_id_to_contiguous_id == {c["id"]: c["id"] - 1 for c in table}
+
+
+def test_fed_loss_weights_without_train_json(root):
+    from det.data.detection_utils import get_fed_loss_cls_weights
+
+    expected = torch.tensor([c["image_count"] for c in _shipped_table()], dtype=torch.float64)
+    weights = get_fed_loss_cls_weights("lvis_v1_train", 0.5)
+    assert weights.shape == (1203,)
+    torch.testing.assert_close(weights.double(), expected**0.5, rtol=1e-6, atol=0)
+
+
+def test_missing_lvis_json_lazy_metadata_error(tmp_path):
+    # A user-registered LVIS-format dataset without metadata reads its JSON lazily.
+    from det.data.datasets import register_lvis_instances
+
+    name = "_test_lvis_lazy_missing"
+    register_lvis_instances(name, {}, str(tmp_path / "mine.json"), str(tmp_path))
+    try:
+        with pytest.raises(FileNotFoundError, match="mine.json"):
+            MetadataCatalog.get(name).class_image_count  # noqa: B018
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
 
 
 def test_load_without_name_uses_id_minus_one(tmp_path):

@@ -28,6 +28,24 @@ def test_official_names():
     ]
 
 
+def test_names_come_from_the_shipped_table():
+    path = os.path.join(
+        os.path.dirname(__file__),
+        "..",
+        "..",
+        "det",
+        "data",
+        "datasets",
+        "metadata",
+        "objects365_v2_categories.json",
+    )
+    with open(path) as f:
+        table = sorted(json.load(f), key=lambda c: c["id"])
+    assert [c["id"] for c in table] == list(range(1, 366))
+    assert OBJECTS365_CLASS_NAMES == [c["name"] for c in table]
+    assert MetadataCatalog.get("objects365_val").thing_classes == OBJECTS365_CLASS_NAMES
+
+
 @pytest.mark.parametrize("strip, json_layout", [(False, False), (True, True)])
 def test_objects365_val_loads(root, strip, json_layout):
     json_file = write_synthetic_objects365(

@@ -33,7 +33,7 @@ from .cityscapes import register_all_cityscapes
 from .coco import register_coco_instances
 from .coco_stuff import register_all_coco_stuff
 from .coco_stuff_10k import register_all_coco_stuff_10k
-from .lvis import register_lvis_instances
+from .lvis import get_lvis_instances_meta, register_lvis_instances
 from .objects365 import register_objects365_instances
 from .pascal_context import register_all_pascal_context
 from .paths import get_datasets_root
@@ -98,7 +98,10 @@ def register_all_lvis(root: str) -> None:
     """Registers the LVIS v1 splits of ``LVIS_SPLITS`` under ``root``."""
     for name, (image_root, json_file) in LVIS_SPLITS.items():
         _replace(name)
-        metadata = get_coco_instances_meta() if "cocofied" in name else {}
+        # The shipped LVIS v1 table: no JSON needs to be read to build or evaluate a model.
+        metadata = (
+            get_coco_instances_meta() if "cocofied" in name else get_lvis_instances_meta(name)
+        )
         register_lvis_instances(
             name, metadata, os.path.join(root, json_file), os.path.join(root, image_root)
         )

@@ -1,12 +1,18 @@
 """Class names, ids and colors of the built-in datasets (facts, not code).
 
-The LVIS v1 class list (1203 names) is not here: the LVIS JSON is the source of truth and the
-list is read from it lazily (see ``det.data.datasets.lvis``).
+The long category tables ship as package data in ``metadata/`` (``lvis_v1_categories.json``: the
+1203 LVIS v1 categories with ``frequency`` and training ``image_count``;
+``objects365_v2_categories.json``: the 365 Objects365 v2 names), so a model can be built,
+evaluated and analysed without the training annotation files on disk. They are read with
+:func:`read_shipped_categories`.
 """
 
 from __future__ import annotations
 
 import colorsys
+import json
+from functools import cache
+from importlib import resources
 
 __all__ = [
     "COCO_CATEGORIES",
@@ -20,7 +26,38 @@ __all__ = [
     "get_coco_stuff_meta",
     "get_ade20k_sem_seg_meta",
     "get_objects365_meta",
+    "read_shipped_categories",
 ]
+
+
+@cache
+def _read_metadata_file(file_name: str) -> tuple[dict, ...]:
+    with resources.files(__package__).joinpath("metadata", file_name).open("rb") as f:
+        return tuple(json.load(f))
+
+
+def read_shipped_categories(file_name: str) -> list[dict]:
+    """Reads a category table shipped with det, sorted by ``id``.
+
+    Args:
+        file_name: a file of ``det/data/datasets/metadata/``, e.g.
+            ``"lvis_v1_categories.json"``.
+
+    Returns:
+        list of category dicts (fresh copies: callers may modify them).
+
+    Raises:
+        FileNotFoundError: if det was installed without its package data.
+    """
+    try:
+        cats = _read_metadata_file(file_name)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"det/data/datasets/metadata/{file_name} is missing: det was installed without "
+            "its package data (reinstall with 'pip install -e .' from a checkout)"
+        ) from None
+    return sorted((dict(c) for c in cats), key=lambda c: c["id"])
+
 
 # fmt: off
 # The 80 COCO instance categories: dataset id, name and visualization color (RGB).
@@ -154,58 +191,11 @@ ADE20K_SEM_SEG_CATEGORIES: list[str] = [
     "glass, drinking glass", "clock", "flag",
 ]
 
-# Objects365 v2 names in id order (id = index + 1), spelled exactly as in the official JSON:
-# typos ('Bakset', 'Moniter/TV') and trailing spaces ('Cigar/Cigarette ', 'Formula 1 ',
-# 'Table Tennis ') included.
+# Objects365 v2 names in id order (id = index + 1), from the table shipped in metadata/, spelled
+# exactly as in the official JSON: typos ('Bakset', 'Moniter/TV') and trailing spaces
+# ('Cigar/Cigarette ', 'Formula 1 ', 'Table Tennis ') included.
 OBJECTS365_CLASS_NAMES: list[str] = [
-    "Person", "Sneakers", "Chair", "Other Shoes", "Hat", "Car", "Lamp", "Glasses", "Bottle", "Desk",
-    "Cup", "Street Lights", "Cabinet/shelf", "Handbag/Satchel", "Bracelet", "Plate",
-    "Picture/Frame", "Helmet", "Book", "Gloves", "Storage box", "Boat", "Leather Shoes", "Flower",
-    "Bench", "Potted Plant", "Bowl/Basin", "Flag", "Pillow", "Boots", "Vase", "Microphone",
-    "Necklace", "Ring", "SUV", "Wine Glass", "Belt", "Moniter/TV", "Backpack", "Umbrella",
-    "Traffic Light", "Speaker", "Watch", "Tie", "Trash bin Can", "Slippers", "Bicycle", "Stool",
-    "Barrel/bucket", "Van", "Couch", "Sandals", "Bakset", "Drum", "Pen/Pencil", "Bus", "Wild Bird",
-    "High Heels", "Motorcycle", "Guitar", "Carpet", "Cell Phone", "Bread", "Camera", "Canned",
-    "Truck", "Traffic cone", "Cymbal", "Lifesaver", "Towel", "Stuffed Toy", "Candle", "Sailboat",
-    "Laptop", "Awning", "Bed", "Faucet", "Tent", "Horse", "Mirror", "Power outlet", "Sink", "Apple",
-    "Air Conditioner", "Knife", "Hockey Stick", "Paddle", "Pickup Truck", "Fork", "Traffic Sign",
-    "Ballon", "Tripod", "Dog", "Spoon", "Clock", "Pot", "Cow", "Cake", "Dinning Table", "Sheep",
-    "Hanger", "Blackboard/Whiteboard", "Napkin", "Other Fish", "Orange/Tangerine", "Toiletry",
-    "Keyboard", "Tomato", "Lantern", "Machinery Vehicle", "Fan", "Green Vegetables", "Banana",
-    "Baseball Glove", "Airplane", "Mouse", "Train", "Pumpkin", "Soccer", "Skiboard", "Luggage",
-    "Nightstand", "Tea pot", "Telephone", "Trolley", "Head Phone", "Sports Car", "Stop Sign",
-    "Dessert", "Scooter", "Stroller", "Crane", "Remote", "Refrigerator", "Oven", "Lemon", "Duck",
-    "Baseball Bat", "Surveillance Camera", "Cat", "Jug", "Broccoli", "Piano", "Pizza", "Elephant",
-    "Skateboard", "Surfboard", "Gun", "Skating and Skiing shoes", "Gas stove", "Donut", "Bow Tie",
-    "Carrot", "Toilet", "Kite", "Strawberry", "Other Balls", "Shovel", "Pepper", "Computer Box",
-    "Toilet Paper", "Cleaning Products", "Chopsticks", "Microwave", "Pigeon", "Baseball",
-    "Cutting/chopping Board", "Coffee Table", "Side Table", "Scissors", "Marker", "Pie", "Ladder",
-    "Snowboard", "Cookies", "Radiator", "Fire Hydrant", "Basketball", "Zebra", "Grape", "Giraffe",
-    "Potato", "Sausage", "Tricycle", "Violin", "Egg", "Fire Extinguisher", "Candy", "Fire Truck",
-    "Billards", "Converter", "Bathtub", "Wheelchair", "Golf Club", "Briefcase", "Cucumber",
-    "Cigar/Cigarette ", "Paint Brush", "Pear", "Heavy Truck", "Hamburger", "Extractor",
-    "Extention Cord", "Tong", "Tennis Racket", "Folder", "American Football", "earphone", "Mask",
-    "Kettle", "Tennis", "Ship", "Swing", "Coffee Machine", "Slide", "Carriage", "Onion",
-    "Green beans", "Projector", "Frisbee", "Washing Machine/Drying Machine", "Chicken", "Printer",
-    "Watermelon", "Saxophone", "Tissue", "Toothbrush", "Ice cream", "Hotair ballon", "Cello",
-    "French Fries", "Scale", "Trophy", "Cabbage", "Hot dog", "Blender", "Peach", "Rice",
-    "Wallet/Purse", "Volleyball", "Deer", "Goose", "Tape", "Tablet", "Cosmetics", "Trumpet",
-    "Pineapple", "Golf Ball", "Ambulance", "Parking meter", "Mango", "Key", "Hurdle", "Fishing Rod",
-    "Medal", "Flute", "Brush", "Penguin", "Megaphone", "Corn", "Lettuce", "Garlic", "Swan",
-    "Helicopter", "Green Onion", "Sandwich", "Nuts", "Speed Limit Sign", "Induction Cooker",
-    "Broom", "Trombone", "Plum", "Rickshaw", "Goldfish", "Kiwi fruit", "Router/modem", "Poker Card",
-    "Toaster", "Shrimp", "Sushi", "Cheese", "Notepaper", "Cherry", "Pliers", "CD", "Pasta",
-    "Hammer", "Cue", "Avocado", "Hamimelon", "Flask", "Mushroon", "Screwdriver", "Soap", "Recorder",
-    "Bear", "Eggplant", "Board Eraser", "Coconut", "Tape Measur/ Ruler", "Pig", "Showerhead",
-    "Globe", "Chips", "Steak", "Crosswalk Sign", "Stapler", "Campel", "Formula 1 ", "Pomegranate",
-    "Dishwasher", "Crab", "Hoverboard", "Meat ball", "Rice Cooker", "Tuba", "Calculator", "Papaya",
-    "Antelope", "Parrot", "Seal", "Buttefly", "Dumbbell", "Donkey", "Lion", "Urinal", "Dolphin",
-    "Electric Drill", "Hair Dryer", "Egg tart", "Jellyfish", "Treadmill", "Lighter", "Grapefruit",
-    "Game board", "Mop", "Radish", "Baozi", "Target", "French", "Spring Rolls", "Monkey", "Rabbit",
-    "Pencil Case", "Yak", "Red Cabbage", "Binoculars", "Asparagus", "Barbell", "Scallop", "Noddles",
-    "Comb", "Dumpling", "Oyster", "Table Teniis paddle", "Cosmetics Brush/Eyeliner Pencil",
-    "Chainsaw", "Eraser", "Lobster", "Durian", "Okra", "Lipstick", "Cosmetics Mirror", "Curling",
-    "Table Tennis ",
+    c["name"] for c in read_shipped_categories("objects365_v2_categories.json")
 ]
 # fmt: on
 

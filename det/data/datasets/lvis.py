@@ -4,12 +4,15 @@ LVIS images are COCO 2017 images. Each LVIS image entry names its file through `
 (``http://images.cocodataset.org/<split>/<file>``), resolved to ``<image_root>/<split>/<file>``;
 LVIS v1 *val* uses images from both ``train2017`` and ``val2017``.
 
-The 1203 LVIS v1 class names are not hard-coded: the JSON is the source of truth. Registering
-an LVIS dataset sets a lazy metadata loader, so ``thing_classes``, ``class_image_count``,
-``frequency_groups`` and ``thing_dataset_id_to_contiguous_id`` are read from the JSON's
-``categories`` the first time one of them is accessed (a fast partial read that skips the
-images and annotations) or when the dataset is loaded, whichever comes first. Without the JSON
-on disk these fields cannot be known, and accessing them raises ``DatasetNotFoundError``.
+Class metadata of the built-in ``lvis_v1_*`` splits (``thing_classes``, ``class_image_count``,
+``frequency_groups``, ``thing_dataset_id_to_contiguous_id``) comes from the category table
+shipped with det (``metadata/lvis_v1_categories.json``, as detectron2 ships it in
+``lvis_v1_categories.py``; see :func:`get_lvis_instances_meta`), so an LVIS model (federated
+loss weights included) builds without ``lvis_v1_train.json`` on disk and ``--eval-only`` needs
+only the val JSON. Other LVIS-format datasets registered without metadata get a lazy loader
+that reads those fields from their JSON's ``categories`` the first time one is accessed (a fast
+partial read that skips images and annotations) or when the dataset is loaded; without the JSON
+that access raises ``DatasetNotFoundError``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from ..catalog import DatasetCatalog, MetadataCatalog
+from .builtin_meta import read_shipped_categories
 from .coco import build_records, read_json
 from .paths import DatasetError, require_path
 
@@ -31,6 +35,7 @@ __all__ = [
     "register_lvis_instances",
     "read_json_categories",
     "get_lvis_metadata",
+    "get_lvis_instances_meta",
     "LVIS_METADATA_KEYS",
 ]
 
@@ -78,6 +83,28 @@ def get_lvis_metadata(categories: Sequence[dict]) -> dict:
             groups[c["frequency"]].append(i)
         meta["frequency_groups"] = groups
     return meta
+
+
+def get_lvis_instances_meta(dataset_name: str) -> dict:
+    """Metadata of a built-in LVIS split from the shipped category table (no file on disk).
+
+    Args:
+        dataset_name: an LVIS v1 split name (``"lvis_v1_train"``, ``"lvis_v1_val"``, ...).
+
+    Returns:
+        dict of :func:`get_lvis_metadata` for the 1203 LVIS v1 categories: ``thing_classes``,
+        ``thing_dataset_id_to_contiguous_id`` (id -> id - 1), ``class_image_count`` (training
+        image counts) and ``frequency_groups``.
+
+    Raises:
+        DatasetError: for a name that is not an LVIS v1 split (det ships no other table).
+    """
+    if not dataset_name.startswith("lvis_v1"):
+        raise DatasetError(
+            f"get_lvis_instances_meta: no shipped category table for '{dataset_name}'; "
+            "expected an LVIS v1 split ('lvis_v1_*')"
+        )
+    return get_lvis_metadata(read_shipped_categories("lvis_v1_categories.json"))
 
 
 _CATEGORIES_KEY = re.compile(rb'"categories"\s*:\s*\[')

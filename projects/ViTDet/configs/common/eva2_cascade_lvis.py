@@ -9,7 +9,7 @@ As given here it is the card ``eva2_lvis_cascade_mask_rcnn_vitdet_b_4attn_1024_l
 
 from det.config import LazyCall as L
 from det.config import get_config
-from det.modeling.roi_heads import get_fed_loss_cls_weights
+from det.data.detection_utils import get_fed_loss_cls_weights
 
 from .eva2_cascade_coco import lr_multiplier, model, optimizer, train
 
