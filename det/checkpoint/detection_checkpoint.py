@@ -36,7 +36,10 @@ __all__ = ["CONVERTERS", "DetectionCheckpointer"]
 # ``(state_dict, model)`` and returns None for a checkpoint it does not recognize (quickly: it
 # runs on every load), or ``(state_dict keyed by the model's names, report)`` where ``report``
 # has ``is_clean`` and a ``__str__`` that lists loaded / deliberately dropped / missing groups.
-CONVERTERS: tuple[str, ...] = ("det.checkpoint.eva02_pretrained:maybe_convert_eva02_mim",)
+CONVERTERS: tuple[str, ...] = (
+    "det.checkpoint.eva02_pretrained:maybe_convert_eva02_mim",
+    "det.checkpoint.timm_vit_pretrained:maybe_convert_timm_vit",
+)
 
 _D2_PREFIX = "detectron2://"
 _D2_URL = "https://dl.fbaipublicfiles.com/detectron2/"

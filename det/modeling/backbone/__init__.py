@@ -12,6 +12,8 @@ from .rope import VisionRotaryEmbeddingFast, apply_rope, rope_2d_angles
 from .rope_attention import RopeAttention
 from .sfp import LastLevelMaxPool, SimpleFeaturePyramid
 from .swiglu import SwiGLU
+from .timm_hybrid import HybridPatchEmbed, timm_resnetv2_stem
+from .timm_vit import TimmViT
 from .vit import ViT
 from .vit_block import ViTBlock
 from .vit_mae import ViTMAE
@@ -19,6 +21,7 @@ from .window import window_partition, window_unpartition
 
 __all__ = [
     "Backbone",
+    "HybridPatchEmbed",
     "LastLevelMaxPool",
     "Mlp",
     "PatchEmbed",
@@ -28,6 +31,7 @@ __all__ = [
     "RopeAttention",
     "SimpleFeaturePyramid",
     "SwiGLU",
+    "TimmViT",
     "ViT",
     "ViTBlock",
     "ViTMAE",
@@ -37,6 +41,7 @@ __all__ = [
     "get_vit_lr_decay_rate",
     "resize_pos_embed_grid",
     "rope_2d_angles",
+    "timm_resnetv2_stem",
     "window_partition",
     "window_unpartition",
 ]
