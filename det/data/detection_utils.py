@@ -1,4 +1,5 @@
-"""Reading images and turning transformed dataset annotations into ``Instances``.
+"""Reading images, turning transformed dataset annotations into ``Instances``, and dataset
+statistics the models are built with (the federated loss's class weights).
 
 Annotation dicts follow the dataset-dict contract of DESIGN.md: ``bbox`` + ``bbox_mode``,
 ``category_id`` (contiguous 0..K-1), ``segmentation`` (COCO polygons: list of flat
@@ -8,6 +9,7 @@ Annotation dicts follow the dataset-dict contract of DESIGN.md: ``bbox`` + ``bbo
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -17,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from det.structures import BitMasks, Boxes, BoxMode, Instances, PolygonMasks, polygons_to_bitmask
 from det.utils.logger import log_first_n
 
+from .catalog import MetadataCatalog
 from .datasets.sem_seg import read_sem_seg_gt
 from .transforms import TransformList
 
@@ -29,6 +32,7 @@ __all__ = [
     "transform_instance_annotations",
     "annotations_to_instances",
     "filter_empty_instances",
+    "get_fed_loss_cls_weights",
 ]
 
 
@@ -278,3 +282,43 @@ def filter_empty_instances(
     if by_mask and instances.has("gt_masks"):
         keep &= instances.gt_masks.nonempty()
     return (instances[keep], keep) if return_mask else instances[keep]
+
+
+def get_fed_loss_cls_weights(
+    dataset_names: str | Sequence[str], freq_weight_power: float = 1.0
+) -> torch.Tensor:
+    """Per-class sampling weights of the federated loss: ``image_count ** freq_weight_power``.
+
+    Reads ``class_image_count`` (``[{"id", "image_count"}]``) from the metadata of the datasets
+    (LVIS v1 registers it); detectron2's signature, so its LVIS configs work unchanged. EVA-02's
+    LVIS configs use ``freq_weight_power=0.5``. The result goes to ``FastRCNNOutputLayers``'s
+    ``get_fed_loss_cls_weights`` argument.
+
+    Args:
+        dataset_names: a dataset name or list of names with the same categories.
+        freq_weight_power: exponent applied to the image counts.
+
+    Returns:
+        Tensor[K] float32, ordered by category id (= contiguous class index).
+
+    Raises:
+        ValueError: if no name is given, or the datasets' metadata lack ``class_image_count``
+            or disagree on it.
+    """
+    names = [dataset_names] if isinstance(dataset_names, str) else list(dataset_names)
+    if not names:
+        raise ValueError("get_fed_loss_cls_weights: no dataset name given")
+    counts = []
+    for name in names:
+        class_image_count = getattr(MetadataCatalog.get(name), "class_image_count", None)
+        if class_image_count is None:
+            raise ValueError(
+                f"get_fed_loss_cls_weights: dataset '{name}' has no 'class_image_count' "
+                "metadata (LVIS v1 provides it); the federated loss needs per-class image counts"
+            )
+        counts.append([c["image_count"] for c in sorted(class_image_count, key=lambda c: c["id"])])
+    if any(c != counts[0] for c in counts[1:]):
+        raise ValueError(
+            f"get_fed_loss_cls_weights: datasets {names} have different 'class_image_count'"
+        )
+    return torch.tensor(counts[0], dtype=torch.float32) ** freq_weight_power

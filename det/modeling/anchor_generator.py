@@ -88,8 +88,9 @@ class DefaultAnchorGenerator(nn.Module):
         aspect_ratios: height / width ratios per level (or one list for all levels).
         strides: stride of each feature level in input pixels; fixes the number of levels.
         offset: where the first anchor center sits, as a fraction of the stride: 0.0 puts it on
-            the image's top-left corner (detectron2 configs use 0.0), 0.5 on the first pixel
-            center. Must be in [0, 1).
+            the image's top-left corner (what detectron2's configs set), 0.5 (the default, as
+            in detectron2's constructor) on the center of the first stride x stride cell.
+            Must be in [0, 1).
 
     Attributes:
         box_dim (int): 4.
@@ -104,7 +105,7 @@ class DefaultAnchorGenerator(nn.Module):
         sizes: Sequence,
         aspect_ratios: Sequence,
         strides: Sequence[int],
-        offset: float = 0.0,
+        offset: float = 0.5,
     ) -> None:
         super().__init__()
         self.strides = list(strides)

@@ -63,3 +63,16 @@ def test_bad_arguments():
     gen = DefaultAnchorGenerator(sizes=[32], aspect_ratios=[1.0], strides=[4, 8])
     with pytest.raises(ValueError, match="feature maps"):
         gen([torch.zeros(1, 1, 2, 2)])
+
+
+def test_default_offset_centers_anchors_in_their_cell():
+    # detectron2's constructor default offset=0.5: with stride 4 the first location is (2, 2).
+    # Size 32, ratio 1 gives a 32 x 32 box around it; size 64, ratio 4 gives w = 32, h = 128.
+    gen = DefaultAnchorGenerator(sizes=[32, 64], aspect_ratios=[0.25, 1, 4], strides=[4])
+    assert gen.offset == 0.5
+    anchors = gen([torch.zeros(2, 1, 1, 2)])[0].tensor
+    assert anchors.shape == (12, 4)
+    torch.testing.assert_close(anchors[1], torch.tensor([-14.0, -14.0, 18.0, 18.0]))
+    torch.testing.assert_close(anchors[5], torch.tensor([-14.0, -62.0, 18.0, 66.0]))
+    # The second location (x = 6) is the first shifted by one stride.
+    torch.testing.assert_close(anchors[6:], anchors[:6] + torch.tensor([4.0, 0.0, 4.0, 0.0]))

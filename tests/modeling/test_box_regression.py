@@ -6,6 +6,7 @@ import torch
 
 from det.modeling.box_regression import Box2BoxTransform, _dense_box_regression_loss
 from det.structures import Boxes
+from det.utils.testing import random_boxes
 
 
 def _random_boxes(n, seed):
@@ -92,3 +93,15 @@ def test_dense_loss_smooth_l1_and_giou():
 
     with pytest.raises(ValueError, match="box_reg_loss_type"):
         _dense_box_regression_loss(anchors, t, pred, gt, fg, "l2")
+
+
+def test_round_trip_on_random_boxes_with_rcnn_weights():
+    torch.manual_seed(0)
+    transform = Box2BoxTransform(weights=(5.0, 5.0, 10.0, 10.0))
+    src, dst = random_boxes(10), random_boxes(10)
+    deltas = transform.get_deltas(src, dst)
+    torch.testing.assert_close(transform.apply_deltas(deltas, src), dst, atol=1e-4, rtol=1e-5)
+    # Class-specific deltas (K = 5 classes, 4 values each) decode to K boxes per RoI.
+    many = transform.apply_deltas(deltas.repeat(1, 5), src)
+    assert many.shape == (10, 20)
+    torch.testing.assert_close(many.view(10, 5, 4)[:, 3], dst, atol=1e-4, rtol=1e-5)

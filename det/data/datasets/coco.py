@@ -54,7 +54,8 @@ def load_coco_json(
 
     Args:
         json_file: path to a COCO-format JSON (``images``, ``annotations``, ``categories``).
-        image_root: folder that the images' ``file_name`` values are relative to.
+        image_root: folder that the images' ``file_name`` values are relative to; "" keeps
+            the JSON's file names unchanged (and is not checked).
         dataset_name: when given, category ids are mapped to contiguous ids 0..K-1 (in order of
             increasing id) and the metadata of this dataset gets ``thing_classes`` and
             ``thing_dataset_id_to_contiguous_id``; they must agree with values already set.
@@ -67,12 +68,15 @@ def load_coco_json(
         ``image_id`` and ``annotations``.
 
     Raises:
-        DatasetNotFoundError: ``json_file`` or ``image_root`` does not exist.
+        DatasetNotFoundError: ``json_file`` or a non-empty ``image_root`` does not exist.
         DatasetError: the JSON is malformed, an annotation references an image id or category
             id that the JSON does not define, or annotation ids repeat.
     """
     require_path(json_file, dataset_name)
-    require_path(image_root, dataset_name)
+    # An empty image_root keeps file names as written (detectron2 allows it, e.g. for
+    # round-trips through convert_to_coco_dict).
+    if image_root:
+        require_path(image_root, dataset_name)
     data = read_json(json_file, dataset_name)
     categories = sorted(data.get("categories", []), key=lambda c: c["id"])
     id_map = None

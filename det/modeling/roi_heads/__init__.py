@@ -1,5 +1,6 @@
-"""RoI heads: box / mask heads, the Fast R-CNN predictor, standard and cascade heads, and the
-test-time options of EVA-02 (soft-NMS, score-threshold override, maskness rescoring)."""
+"""RoI heads: box / mask heads, the Fast R-CNN predictor, standard and cascade heads, and
+test-time detection selection (``DetectionSelector``: EVA-02's soft-NMS, score-threshold override
+and maskness rescoring)."""
 
 from .box_head import FastRCNNConvFCHead
 from .box_nms import BoxNMS, HardNMS, SoftNMS
@@ -9,7 +10,6 @@ from .fast_rcnn import (
     fast_rcnn_inference,
     fast_rcnn_inference_single_image,
     get_fed_loss_classes,
-    get_fed_loss_cls_weights,
 )
 from .mask_head import MaskRCNNConvUpsampleHead, mask_rcnn_inference, mask_rcnn_loss
 from .maskness import MasknessRescoring, mask_maskness
@@ -19,10 +19,12 @@ from .roi_heads import (
     StandardROIHeads,
     select_foreground_proposals,
 )
+from .test_selection import DetectionSelector, UnknownTestOptionError, build_test_selection
 
 __all__ = [
     "BoxNMS",
     "CascadeROIHeads",
+    "DetectionSelector",
     "FastRCNNConvFCHead",
     "FastRCNNOutputLayers",
     "HardNMS",
@@ -32,10 +34,11 @@ __all__ = [
     "ROIHeads",
     "SoftNMS",
     "StandardROIHeads",
+    "UnknownTestOptionError",
+    "build_test_selection",
     "fast_rcnn_inference",
     "fast_rcnn_inference_single_image",
     "get_fed_loss_classes",
-    "get_fed_loss_cls_weights",
     "mask_maskness",
     "mask_rcnn_inference",
     "mask_rcnn_loss",

@@ -11,6 +11,7 @@ Glossary: N images; R_i RoIs of image i; K classes (index K = background); S sta
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,6 +22,7 @@ from det.structures import Boxes, Instances, pairwise_iou
 from det.utils.events import get_event_storage
 
 from .roi_heads import StandardROIHeads
+from .test_selection import DetectionSelector
 
 __all__ = ["CascadeROIHeads"]
 
@@ -53,9 +55,9 @@ class CascadeROIHeads(StandardROIHeads):
         mask_in_features, mask_pooler, mask_head: the mask branch (all None for box-only).
         num_classes, batch_size_per_image, positive_fraction, proposal_append_gt: see
             :class:`ROIHeads`.
-        use_soft_nms, method, iou_threshold, sigma, class_wise, override_score_thresh,
-        maskness_thresh, maskness_separate_scores: test-time options, see
-            :class:`StandardROIHeads` (EVA-02's README overrides).
+        test_selection, **test_options: test-time detection selection, applied to the averaged
+            stage scores and the last stage's boxes with the last predictor's thresholds; see
+            :class:`StandardROIHeads` and :class:`DetectionSelector`.
     """
 
     def __init__(
@@ -73,14 +75,8 @@ class CascadeROIHeads(StandardROIHeads):
         batch_size_per_image: int,
         positive_fraction: float,
         proposal_append_gt: bool = True,
-        use_soft_nms: bool = False,
-        method: str = "linear",
-        iou_threshold: float = 0.3,
-        sigma: float = 0.5,
-        class_wise: bool = False,
-        override_score_thresh: float | None = None,
-        maskness_thresh: float | None = None,
-        maskness_separate_scores: bool = False,
+        test_selection: DetectionSelector | None = None,
+        **test_options: Any,
     ) -> None:
         num_stages = len(box_heads)
         if (
@@ -105,14 +101,8 @@ class CascadeROIHeads(StandardROIHeads):
             positive_fraction=positive_fraction,
             proposal_matcher=proposal_matchers[0],
             proposal_append_gt=proposal_append_gt,
-            use_soft_nms=use_soft_nms,
-            method=method,
-            iou_threshold=iou_threshold,
-            sigma=sigma,
-            class_wise=class_wise,
-            override_score_thresh=override_score_thresh,
-            maskness_thresh=maskness_thresh,
-            maskness_separate_scores=maskness_separate_scores,
+            test_selection=test_selection,
+            **test_options,
         )
         self.num_cascade_stages = num_stages
         self.proposal_matchers = list(proposal_matchers)

@@ -24,48 +24,7 @@ __all__ = [
     "fast_rcnn_inference",
     "fast_rcnn_inference_single_image",
     "get_fed_loss_classes",
-    "get_fed_loss_cls_weights",
 ]
-
-
-def get_fed_loss_cls_weights(
-    dataset_names: str | Sequence[str], freq_weight_power: float = 1.0
-) -> torch.Tensor:
-    """Per-class sampling weights of the federated loss: ``image_count ** freq_weight_power``.
-
-    Reads ``class_image_count`` (``[{"id", "image_count"}]``) from the metadata of the first
-    dataset (LVIS v1 registers it). EVA-02's LVIS configs use ``freq_weight_power=0.5``.
-
-    Args:
-        dataset_names: a dataset name or list of names with the same categories.
-        freq_weight_power: exponent applied to the image counts.
-
-    Returns:
-        Tensor[K] float32, ordered by category id (= contiguous class index).
-
-    Raises:
-        ValueError: if the datasets' metadata lack ``class_image_count`` or disagree.
-    """
-    from det.data.catalog import MetadataCatalog  # data sits above modeling in the layering
-
-    names = [dataset_names] if isinstance(dataset_names, str) else list(dataset_names)
-    if not names:
-        raise ValueError("get_fed_loss_cls_weights: no dataset name given")
-    counts = []
-    for name in names:
-        meta = MetadataCatalog.get(name)
-        class_image_count = getattr(meta, "class_image_count", None)
-        if class_image_count is None:
-            raise ValueError(
-                f"get_fed_loss_cls_weights: dataset '{name}' has no 'class_image_count' "
-                "metadata (LVIS v1 provides it); the federated loss needs per-class image counts"
-            )
-        counts.append([c["image_count"] for c in sorted(class_image_count, key=lambda c: c["id"])])
-    if any(c != counts[0] for c in counts[1:]):
-        raise ValueError(
-            f"get_fed_loss_cls_weights: datasets {names} have different 'class_image_count'"
-        )
-    return torch.tensor(counts[0], dtype=torch.float32) ** freq_weight_power
 
 
 def get_fed_loss_classes(
@@ -142,16 +101,19 @@ class FastRCNNOutputLayers(nn.Module):
         use_fed_loss: federated loss (LVIS); requires ``use_sigmoid_ce``.
         use_sigmoid_ce: per-class binary cross-entropy instead of softmax cross-entropy; also
             makes inference scores sigmoids.
-        get_fed_loss_cls_weights: called once at construction, returns Tensor[K] class weights
-            for the federated loss (e.g. ``partial(get_fed_loss_cls_weights, "lvis_v1_train",
-            0.5)``); required when ``use_fed_loss``.
+        get_fed_loss_cls_weights: Tensor[K] class weights of the federated loss, or a callable
+            returning them, called once at construction (detectron2's configs pass
+            ``det.data.detection_utils.get_fed_loss_cls_weights`` bound to the training
+            datasets, e.g. ``L(get_fed_loss_cls_weights)(_partial_=True, dataset_names=...,
+            freq_weight_power=0.5)``); required when ``use_fed_loss``. The weights are passed
+            in so that modeling never reads dataset metadata.
         fed_loss_num_classes: classes per batch in the federated loss.
     """
 
     def __init__(
         self,
-        *,
         input_shape: ShapeSpec | int,
+        *,
         box2box_transform: Box2BoxTransform,
         num_classes: int,
         test_score_thresh: float = 0.0,
@@ -163,7 +125,7 @@ class FastRCNNOutputLayers(nn.Module):
         loss_weight: float | dict[str, float] = 1.0,
         use_fed_loss: bool = False,
         use_sigmoid_ce: bool = False,
-        get_fed_loss_cls_weights: Callable[[], torch.Tensor] | None = None,
+        get_fed_loss_cls_weights: torch.Tensor | Callable[[], torch.Tensor] | None = None,
         fed_loss_num_classes: int = 50,
     ) -> None:
         super().__init__()
@@ -201,7 +163,12 @@ class FastRCNNOutputLayers(nn.Module):
                 raise ValueError(
                     "FastRCNNOutputLayers: use_fed_loss=True needs get_fed_loss_cls_weights"
                 )
-            weights = get_fed_loss_cls_weights()
+            weights = (
+                get_fed_loss_cls_weights()
+                if callable(get_fed_loss_cls_weights)
+                else get_fed_loss_cls_weights
+            )
+            weights = torch.as_tensor(weights, dtype=torch.float32)
             if len(weights) != num_classes:
                 raise ValueError(
                     f"FastRCNNOutputLayers: get_fed_loss_cls_weights gave {len(weights)} class "

@@ -3,16 +3,17 @@
 Glossary: N images; R_i proposals of image i; G_i ground-truth objects; K foreground classes,
 class index K meaning background.
 
-Test-time options of EVA-02 (README overrides ``model.roi_heads.use_soft_nms=True``,
-``...method``, ``...iou_threshold``, ``...sigma``, ``...class_wise``,
-``...override_score_thresh``, ``...maskness_thresh``) are constructor arguments of
-:class:`StandardROIHeads` and ``CascadeROIHeads``; each is turned once into a strategy object
-(``SoftNMS``, ``MasknessRescoring``) that inference calls.
+Test-time detection selection (score threshold, hard / soft NMS, top-k, maskness) lives in
+``test_selection.py``: both heads take a :class:`DetectionSelector` (``test_selection=``) or the
+flat options of EVA-02's README (``model.roi_heads.use_soft_nms=True``, ``...method``,
+``...iou_threshold``, ``...sigma``, ``...class_wise``, ``...override_score_thresh``,
+``...maskness_thresh``, ``...maskness_separate_scores``), which it declares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,8 +27,8 @@ from det.utils.errors import UserError
 from det.utils.events import get_event_storage
 
 from .box_nms import SoftNMS
-from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
-from .maskness import MasknessRescoring
+from .fast_rcnn import FastRCNNOutputLayers
+from .test_selection import DetectionSelector, build_test_selection
 
 __all__ = ["NumClassesMismatchError", "ROIHeads", "StandardROIHeads", "select_foreground_proposals"]
 
@@ -192,15 +193,12 @@ class StandardROIHeads(ROIHeads):
         mask_in_features, mask_pooler, mask_head: the mask branch; all None for box-only models.
         num_classes, batch_size_per_image, positive_fraction, proposal_matcher,
         proposal_append_gt: see :class:`ROIHeads`.
-        use_soft_nms: select detections with soft-NMS (no top-k cap) instead of hard NMS.
-        method: soft-NMS decay, ``"naive"``, ``"linear"`` or ``"gaussian"``.
-        iou_threshold: soft-NMS IoU from which ``naive`` / ``linear`` decay a score.
-        sigma: soft-NMS Gaussian parameter.
-        class_wise: soft-NMS within each class (else across classes, as EVA-02's default).
-        override_score_thresh: replaces the box predictor's ``test_score_thresh``.
-        maskness_thresh: rescore detections by mask confidence above this (None: off).
-        maskness_separate_scores: keep ``scores`` and put the rescored values in
-            ``mask_scores`` (False: EVA-02's behaviour, rescoring ``scores``).
+        test_selection: how detections are selected at test time (None: built from
+            ``test_options``).
+        **test_options: the keyword arguments of :class:`DetectionSelector` (``use_soft_nms``,
+            ``method``, ``iou_threshold``, ``sigma``, ``min_score``, ``class_wise``,
+            ``override_score_thresh``, ``maskness_thresh``, ``maskness_separate_scores``), the
+            README's ``model.roi_heads.<option>`` keys; not allowed with ``test_selection``.
     """
 
     def __init__(
@@ -218,14 +216,8 @@ class StandardROIHeads(ROIHeads):
         positive_fraction: float,
         proposal_matcher: Matcher,
         proposal_append_gt: bool = True,
-        use_soft_nms: bool = False,
-        method: str = "linear",
-        iou_threshold: float = 0.3,
-        sigma: float = 0.5,
-        class_wise: bool = False,
-        override_score_thresh: float | None = None,
-        maskness_thresh: float | None = None,
-        maskness_separate_scores: bool = False,
+        test_selection: DetectionSelector | None = None,
+        **test_options: Any,
     ) -> None:
         super().__init__(
             num_classes=num_classes,
@@ -249,25 +241,29 @@ class StandardROIHeads(ROIHeads):
             self.mask_in_features = list(mask_in_features)
             self.mask_pooler = mask_pooler
             self.mask_head = mask_head
-        self.box_nms = (
-            SoftNMS(method=method, iou_threshold=iou_threshold, sigma=sigma, class_wise=class_wise)
-            if use_soft_nms
-            else None
+        self.test_selection = build_test_selection(
+            type(self).__name__, test_selection, test_options
         )
-        self.override_score_thresh = override_score_thresh
-        self.maskness = None
-        if maskness_thresh is not None:
-            if not self.mask_on:
-                raise ValueError(
-                    f"model.roi_heads.maskness_thresh={maskness_thresh} needs a mask head, but "
-                    "this model predicts boxes only (mask_head=None)"
-                )
-            self.maskness = MasknessRescoring(maskness_thresh, maskness_separate_scores)
+        if self.test_selection.needs_masks and not self.mask_on:
+            raise ValueError(
+                f"model.roi_heads.maskness_thresh={self.test_selection.maskness_thresh} needs a "
+                "mask head, but this model predicts boxes only (mask_head=None)"
+            )
+
+    @property
+    def box_nms(self) -> SoftNMS | None:
+        """The soft-NMS in use (None: the box predictor's hard NMS)."""
+        return self.test_selection.soft_nms
+
+    @property
+    def override_score_thresh(self) -> float | None:
+        """The score threshold replacing the predictor's (None: the predictor's)."""
+        return self.test_selection.override_score_thresh
 
     @property
     def maskness_thresh(self) -> float | None:
         """The maskness threshold (None when maskness rescoring is off)."""
-        return None if self.maskness is None else self.maskness.threshold
+        return self.test_selection.maskness_thresh
 
     def forward(
         self,
@@ -316,9 +312,7 @@ class StandardROIHeads(ROIHeads):
         if self.training:
             raise RuntimeError("forward_with_given_boxes is for inference (model.eval())")
         instances = self._forward_mask(features, instances)
-        if self.maskness is not None:
-            instances = self.maskness(instances)
-        return instances
+        return self.test_selection.rescore(instances)
 
     def _select_detections(
         self,
@@ -328,22 +322,8 @@ class StandardROIHeads(ROIHeads):
         image_sizes: list[tuple[int, int]],
     ) -> list[Instances]:
         """Detections from per-image boxes (Tensor[R_i, B or K * B]) and class probabilities
-        (Tensor[R_i, K + 1]) with ``predictor``'s test settings and this head's overrides."""
-        score_thresh = (
-            predictor.test_score_thresh
-            if self.override_score_thresh is None
-            else self.override_score_thresh
-        )
-        instances, _ = fast_rcnn_inference(
-            boxes,
-            scores,
-            image_sizes,
-            score_thresh,
-            predictor.test_nms_thresh,
-            predictor.test_topk_per_image,
-            nms=self.box_nms,
-        )
-        return instances
+        (Tensor[R_i, K + 1]), see :meth:`DetectionSelector.select`."""
+        return self.test_selection.select(predictor, boxes, scores, image_sizes)
 
     def _forward_box(
         self,
