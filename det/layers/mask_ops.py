@@ -1,122 +1,102 @@
-"""Pasting per-box M x M mask predictions into full-image masks (detectron2's ``mask_ops``)."""
+"""Mask pasting and its helpers under detectron2's module path (``detectron2.layers.mask_ops``).
+
+``paste_masks_in_image`` (the aligned, grid-sample paste used at inference) is implemented in
+:mod:`det.structures.mask_paste` and re-exported here. This module adds the helpers that
+detectron2's tests and older code use: padding a mask grid (``pad_masks``), growing boxes by the
+same factor (``scale_boxes``), and the legacy Detectron paste (``paste_mask_in_image_old``).
+
+Glossary: N masks; M the side of a mask grid; P the padding in mask cells.
+"""
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import torch
-import torch.nn.functional as F
+from PIL import Image
 
-from det.structures import Boxes
+from det.structures.mask_paste import _do_paste_mask, paste_masks_in_image
 
-__all__ = ["paste_masks_in_image"]
+__all__ = [
+    "_do_paste_mask",
+    "pad_masks",
+    "paste_mask_in_image_old",
+    "paste_masks_in_image",
+    "scale_boxes",
+]
 
-# Pasting builds an N x H x W float buffer; on a GPU, chunks keep it under this many bytes.
-_BYTES_PER_FLOAT = 4
-_GPU_MEM_LIMIT = 1024**3
 
-
-def _do_paste_mask(
-    masks: torch.Tensor, boxes: torch.Tensor, img_h: int, img_w: int, skip_empty: bool
-) -> tuple[torch.Tensor, tuple[slice, ...]]:
-    """Resample masks into their boxes on the image grid.
+def pad_masks(masks: torch.Tensor, padding: int) -> tuple[torch.Tensor, float]:
+    """Surround each M x M mask with ``padding`` cells of zeros on every side.
 
     Args:
-        masks (Tensor[N, 1, M, M]): mask probabilities.
-        boxes (Tensor[N, 4]): XYXY image pixels.
-        img_h, img_w: image size.
-        skip_empty: only compute the image region covered by the union of the boxes (saves
-            work on the CPU, where chunks are single masks).
+        masks (Tensor[N, M, M]): masks of any dtype.
+        padding: P, the number of zero cells added on each side (>= 1).
 
     Returns:
-        (Tensor[N, h, w] pasted values, the (y, x) slices of the image they cover; empty
-        when the whole image is covered).
+        (Tensor[N, M + 2P, M + 2P] of the same dtype, the factor (M + 2P) / M by which the
+        mask's box must grow to keep the original cells where they were; see ``scale_boxes``).
     """
-    device = masks.device
-    if skip_empty:
-        x0_int, y0_int = torch.clamp(boxes.min(dim=0).values.floor()[:2] - 1, min=0).to(
-            dtype=torch.int32
-        )
-        x1_int = torch.clamp(boxes[:, 2].max().ceil() + 1, max=img_w).to(dtype=torch.int32)
-        y1_int = torch.clamp(boxes[:, 3].max().ceil() + 1, max=img_h).to(dtype=torch.int32)
-    else:
-        x0_int, y0_int = 0, 0
-        x1_int, y1_int = img_w, img_h
-    x0, y0, x1, y1 = torch.split(boxes, 1, dim=1)  # each Tensor[N, 1]
-
-    num_masks = masks.shape[0]
-    # Pixel centers (i + 0.5) mapped to [-1, 1] over each box: grid_sample's
-    # align_corners=False convention, where -1 / 1 are the outer edges of the M x M mask.
-    img_y = torch.arange(y0_int, y1_int, device=device, dtype=torch.float32) + 0.5
-    img_x = torch.arange(x0_int, x1_int, device=device, dtype=torch.float32) + 0.5
-    img_y = (img_y - y0) / (y1 - y0) * 2 - 1
-    img_x = (img_x - x0) / (x1 - x0) * 2 - 1
-    gx = img_x[:, None, :].expand(num_masks, img_y.size(1), img_x.size(1))
-    gy = img_y[:, :, None].expand(num_masks, img_y.size(1), img_x.size(1))
-    grid = torch.stack([gx, gy], dim=3)
-
-    if not masks.dtype.is_floating_point:
-        masks = masks.float()
-    img_masks = F.grid_sample(masks, grid.to(masks.dtype), align_corners=False)
-    if skip_empty:
-        return img_masks[:, 0], (slice(int(y0_int), int(y1_int)), slice(int(x0_int), int(x1_int)))
-    return img_masks[:, 0], ()
+    if padding < 1:
+        raise ValueError(f"pad_masks: padding must be >= 1, got {padding}")
+    if masks.dim() != 3 or masks.shape[-1] != masks.shape[-2]:
+        raise ValueError(f"pad_masks: expected masks of shape [N, M, M], got {tuple(masks.shape)}")
+    side = masks.shape[-1]
+    padded = masks.new_zeros((masks.shape[0], side + 2 * padding, side + 2 * padding))
+    padded[:, padding:-padding, padding:-padding] = masks
+    return padded, float(side + 2 * padding) / side
 
 
-def paste_masks_in_image(
-    masks: torch.Tensor,
-    boxes: Boxes | torch.Tensor,
-    image_shape: tuple[int, int],
-    threshold: float = 0.5,
+def scale_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
+    """Grow (or shrink) boxes about their centers.
+
+    Args:
+        boxes (Tensor[N, 4]): XYXY.
+        scale: factor applied to the width and the height.
+
+    Returns:
+        Tensor[N, 4]: XYXY boxes with the same centers and ``scale`` times the size.
+    """
+    centers = (boxes[:, :2] + boxes[:, 2:]) * 0.5
+    half_sizes = (boxes[:, 2:] - boxes[:, :2]) * (0.5 * scale)
+    return torch.cat([centers - half_sizes, centers + half_sizes], dim=1)
+
+
+def paste_mask_in_image_old(
+    mask: torch.Tensor, box: torch.Tensor, img_h: int, img_w: int, threshold: float
 ) -> torch.Tensor:
-    """Paste each M x M mask into its box on an H x W image (bilinear), then binarize.
+    """Paste one mask the way the original Detectron did (kept for comparisons).
 
-    Each mask is stretched to its box exactly: mask cell (i, j) covers box-relative
-    ``[j/M, (j+1)/M) x [i/M, (i+1)/M)``, and image pixel (y, x) samples the mask at its center
-    (x + 0.5, y + 0.5). Pixels outside the box read zero padding.
+    The box is truncated to integer pixels (x0, y0, x1, y1) and treated as inclusive, so the
+    mask is resized (PIL bilinear) to ``(x1 - x0 + 1) x (y1 - y0 + 1)`` pixels and written at
+    (x0, y0). This is off by about half a pixel compared with ``paste_masks_in_image``, which
+    is why detectron2 replaced it; masks usually come from ``pad_masks`` with boxes from
+    ``scale_boxes`` so that the border cells are not cut.
 
     Args:
-        masks (Tensor[N, M, M]): mask probabilities in [0, 1].
-        boxes: N boxes (Boxes or Tensor[N, 4]), XYXY image pixels.
-        image_shape: (H, W) of the output.
-        threshold: pixels with pasted value >= threshold are foreground (bool output); a
-            negative value returns the pasted values scaled to uint8 [0, 255] instead.
+        mask (Tensor[M, M]): mask probabilities (bool masks are read as 0/1).
+        box (Tensor[4]): XYXY image pixels.
+        img_h, img_w: image size.
+        threshold: foreground where the resized value is > threshold (uint8 0/1 output); a
+            negative value keeps the resized values scaled to uint8 [0, 255].
 
     Returns:
-        Tensor[N, H, W]: bool (threshold >= 0) or uint8.
+        Tensor[img_h, img_w] uint8.
     """
-    if masks.shape[-1] != masks.shape[-2]:
-        raise ValueError(f"paste_masks_in_image: masks must be square, got {tuple(masks.shape)}")
-    num_masks = len(masks)
-    img_h, img_w = int(image_shape[0]), int(image_shape[1])
-    out_dtype = torch.bool if threshold >= 0 else torch.uint8
-    if num_masks == 0:
-        return masks.new_empty((0, img_h, img_w), dtype=out_dtype)
-    if isinstance(boxes, Boxes):
-        boxes = boxes.tensor
-    if len(boxes) != num_masks:
-        raise ValueError(
-            f"paste_masks_in_image: {num_masks} masks but boxes of shape {tuple(boxes.shape)}"
-        )
-    device = boxes.device
-
-    if device.type == "cpu":
-        # One mask at a time: with skip_empty each touches only its own box region.
-        num_chunks = num_masks
+    x0, y0, x1, y1 = (int(v) for v in box.to(dtype=torch.int32).tolist())
+    samples_w, samples_h = x1 - x0 + 1, y1 - y0 + 1
+    # PIL's float mode ("F") so bilinear resampling sees probabilities, not a 1-bit image.
+    resized = Image.fromarray(mask.detach().cpu().to(torch.float32).numpy(), mode="F").resize(
+        (samples_w, samples_h), resample=Image.BILINEAR
+    )
+    values = np.asarray(resized)
+    if threshold >= 0:
+        pasted = torch.from_numpy((values > threshold).astype(np.uint8))
     else:
-        num_chunks = math.ceil(num_masks * img_h * img_w * _BYTES_PER_FLOAT / _GPU_MEM_LIMIT)
-        num_chunks = min(max(num_chunks, 1), num_masks)
-    chunks = torch.chunk(torch.arange(num_masks, device=device), num_chunks)
+        pasted = torch.from_numpy(values * 255).to(torch.uint8)
 
-    img_masks = torch.zeros(num_masks, img_h, img_w, device=device, dtype=out_dtype)
-    for inds in chunks:
-        masks_chunk, spatial_inds = _do_paste_mask(
-            masks[inds, None, :, :], boxes[inds], img_h, img_w, skip_empty=device.type == "cpu"
-        )
-        if threshold >= 0:
-            masks_chunk = masks_chunk >= threshold
-        else:
-            # For visualization: keep the soft values as 0-255.
-            masks_chunk = (masks_chunk * 255).to(dtype=torch.uint8)
-        img_masks[(inds, *spatial_inds)] = masks_chunk
-    return img_masks
+    im_mask = torch.zeros((img_h, img_w), dtype=torch.uint8)
+    ix0, ix1 = max(x0, 0), min(x1 + 1, img_w)
+    iy0, iy1 = max(y0, 0), min(y1 + 1, img_h)
+    if ix1 > ix0 and iy1 > iy0:
+        im_mask[iy0:iy1, ix0:ix1] = pasted[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
+    return im_mask

@@ -145,24 +145,40 @@ class MSDeformAttn(nn.Module):
         n_levels: L, feature levels attended.
         n_heads: M; ``d_model`` must be divisible by it.
         n_points: P, samples per head and level.
+        ratio: value width relative to ``d_model`` (ViT-Adapter's ``deform_ratio``): the
+            values are projected to ``int(d_model * ratio)`` channels, split into M heads,
+            and ``output_proj`` maps them back to ``d_model``. 1.0 is Deformable DETR's module.
     """
 
     def __init__(
-        self, d_model: int = 256, n_levels: int = 4, n_heads: int = 8, n_points: int = 4
+        self,
+        d_model: int = 256,
+        n_levels: int = 4,
+        n_heads: int = 8,
+        n_points: int = 4,
+        ratio: float = 1.0,
     ) -> None:
         super().__init__()
         if d_model % n_heads != 0:
             raise ValueError(
                 f"MSDeformAttn: d_model {d_model} must be divisible by n_heads {n_heads}"
             )
+        value_dim = int(d_model * ratio)
+        if value_dim <= 0 or value_dim % n_heads != 0:
+            raise ValueError(
+                f"MSDeformAttn: the value width int(d_model * ratio) = int({d_model} * {ratio}) "
+                f"= {value_dim} must be a positive multiple of n_heads {n_heads}"
+            )
         self.d_model = d_model
         self.n_levels = n_levels
         self.n_heads = n_heads
         self.n_points = n_points
+        self.ratio = ratio
+        self.value_dim = value_dim
         self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
-        self.value_proj = nn.Linear(d_model, d_model)
-        self.output_proj = nn.Linear(d_model, d_model)
+        self.value_proj = nn.Linear(d_model, value_dim)
+        self.output_proj = nn.Linear(value_dim, d_model)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -215,7 +231,7 @@ class MSDeformAttn(nn.Module):
         value = self.value_proj(input_flatten)
         if input_padding_mask is not None:
             value = value.masked_fill(input_padding_mask[..., None], 0.0)
-        value = value.view(n, s, self.n_heads, self.d_model // self.n_heads)
+        value = value.view(n, s, self.n_heads, self.value_dim // self.n_heads)
         shape = (n, lq, self.n_heads, self.n_levels, self.n_points)
         offsets = self.sampling_offsets(query).view(*shape, 2)
         weights = self.attention_weights(query).view(n, lq, self.n_heads, -1).softmax(-1)

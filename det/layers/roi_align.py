@@ -1,4 +1,7 @@
-"""RoIAlign as an ``nn.Module`` (torchvision's kernel, detectron2's argument order)."""
+"""RoIAlign as an ``nn.Module`` (torchvision's kernel, detectron2's argument order).
+
+``roi_align`` is torchvision's functional op, re-exported under detectron2's module path.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import torch
 from torch import nn
 from torchvision.ops import roi_align
 
-__all__ = ["ROIAlign"]
+__all__ = ["ROIAlign", "roi_align"]
 
 
 class ROIAlign(nn.Module):

@@ -17,6 +17,7 @@ import torch
 from torchvision.ops import roi_align
 
 from .boxes import Boxes
+from .mask_paste import paste_masks_in_image
 
 __all__ = ["BitMasks", "PolygonMasks", "ROIMasks", "polygon_area", "polygons_to_bitmask"]
 
@@ -399,8 +400,5 @@ class ROIMasks:
         Returns:
             BitMasks of shape [N, H, W].
         """
-        # Imported here: structures sit below layers, and pasting is a layers op.
-        from det.layers.mask_ops import paste_masks_in_image
-
         pasted = paste_masks_in_image(self.tensor, boxes, (height, width), threshold=threshold)
         return BitMasks(pasted)

@@ -165,3 +165,50 @@ def test_module_matches_reference_and_respects_padding_mask():
     x2 = x.clone()
     x2[pad] = 100.0
     torch.testing.assert_close(m(query, ref_pts, x2, spatial, start, pad), out)
+
+
+def test_default_ratio_keeps_keys_and_shapes():
+    m = MSDeformAttn(d_model=16, n_levels=2, n_heads=4, n_points=3)
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert shapes == {
+        "sampling_offsets.weight": (48, 16),
+        "sampling_offsets.bias": (48,),
+        "attention_weights.weight": (24, 16),
+        "attention_weights.bias": (24,),
+        "value_proj.weight": (16, 16),
+        "value_proj.bias": (16,),
+        "output_proj.weight": (16, 16),
+        "output_proj.bias": (16,),
+    }
+
+
+def test_value_ratio_matches_reference():
+    # ViT-Adapter's ratio: values projected to int(d_model * ratio) channels, split over heads.
+    torch.manual_seed(0)
+    shapes = [(3, 4), (2, 2)]
+    m = MSDeformAttn(d_model=12, n_levels=2, n_heads=2, n_points=2, ratio=0.5).double()
+    assert m.value_proj.weight.shape == (6, 12) and m.output_proj.weight.shape == (12, 6)
+    bound = math.sqrt(6 / 18)  # xavier_uniform on a 6 x 12 weight
+    assert m.value_proj.weight.abs().max() <= bound
+    for param in m.parameters():
+        torch.nn.init.normal_(param, std=0.3)
+    x = torch.randn(2, 16, 12, dtype=torch.float64)
+    query = torch.randn(2, 3, 12, dtype=torch.float64)
+    ref_pts = torch.rand(2, 3, 2, 2, dtype=torch.float64)
+    spatial = torch.tensor(shapes)
+    out = m(query, ref_pts, x, spatial, torch.tensor([0, 12]))
+
+    value = m.value_proj(x).view(2, 16, 2, 3)
+    offsets = m.sampling_offsets(query).view(2, 3, 2, 2, 2, 2)
+    normalizer = torch.tensor([[4.0, 3.0], [2.0, 2.0]], dtype=torch.float64)
+    locations = ref_pts[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None]
+    weights = m.attention_weights(query).view(2, 3, 2, 4).softmax(-1).view(2, 3, 2, 2, 2)
+    want = m.output_proj(_reference(value, shapes, locations, weights))
+    torch.testing.assert_close(out, want)
+
+
+def test_value_ratio_not_dividing_heads_is_an_error():
+    with pytest.raises(
+        ValueError, match=r"int\(16 \* 0.3\) = 4 must be a positive multiple of n_heads 8"
+    ):
+        MSDeformAttn(d_model=16, n_heads=8, ratio=0.3)

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -173,3 +174,30 @@ def test_boxmode_errors_and_identity():
         BoxMode.convert([1, 2, 3], BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)
     with pytest.raises(ValueError, match="XYWHA_ABS"):
         BoxMode.convert(torch.zeros(2, 4), BoxMode.XYWHA_ABS, BoxMode.XYXY_ABS)
+
+
+def test_boxmode_keeps_integer_dtypes_and_python_floats():
+    # Integer arrays stay integer (detectron2 converts in the input's dtype); XYXY -> XYWH of
+    # [5, 5, 10, 10] is [5, 5, 5, 5] and of [1, 1, 2, 3] is [1, 1, 1, 2].
+    expected = [[5, 5, 5, 5], [1, 1, 1, 2]]
+    arr = BoxMode.convert(np.array([[5, 5, 10, 10], [1, 1, 2, 3]]), 0, 1)
+    assert arr.dtype == np.int64 and arr.tolist() == expected
+    ten = BoxMode.convert(torch.tensor([[5, 5, 10, 10], [1, 1, 2, 3]]), 0, 1)
+    assert ten.dtype == torch.int64 and ten.tolist() == expected
+    for kind in (list, tuple):
+        out = BoxMode.convert(kind([5.0, 5.0, 10.0, 10.0]), BoxMode.XYXY_ABS, BoxMode.XYWH_ABS)
+        assert type(out) is kind and all(type(v) is float for v in out)
+        with pytest.raises(ValueError, match="4 or 5 numbers"):  # a list of boxes is not one box
+            BoxMode.convert([kind([5.0, 5.0, 10.0, 10.0])], 0, 1)
+    # Modes given as plain ints (as stored in dataset dicts) and JSON round trips.
+    assert BoxMode.convert([1, 2, 3, 4], 0, 1) == [1, 2, 2, 2]
+    assert json.loads(json.dumps({"mode": BoxMode.XYWH_REL})) == {"mode": 3}
+    assert BoxMode(json.loads('{"box_mode": 2}')["box_mode"]) is BoxMode.XYXY_REL
+
+
+def test_boxes_cat_of_nothing_and_to():
+    empty = Boxes.cat([])
+    assert isinstance(empty, Boxes) and empty.tensor.shape == (0, 4)
+    boxes = Boxes(torch.rand(3, 4))
+    moved = boxes.to(device="cpu")
+    assert moved.tensor.device.type == "cpu" and torch.equal(moved.tensor, boxes.tensor)

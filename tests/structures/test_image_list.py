@@ -83,3 +83,15 @@ def test_errors_and_to():
     il = ImageList.from_tensors(_imgs()).to(torch.float64)
     assert il.tensor.dtype == torch.float64 and il.device.type == "cpu"
     assert il.image_sizes == [(30, 45), (50, 20)]
+
+
+def test_positional_divisibility_for_chw_and_hw_inputs():
+    # 15 x 20 padded to multiples of 4 -> 16 x 20; sizes keep the unpadded (h, w).
+    il = ImageList.from_tensors([torch.ones(3, 15, 20)], 4)
+    assert il.tensor.shape == (1, 3, 16, 20) and tuple(il.image_sizes[0]) == (15, 20)
+    il = ImageList.from_tensors([torch.ones(15, 20)], 4)
+    assert il.tensor.shape == (1, 16, 20)
+    il = ImageList.from_tensors([torch.ones(3, 25, 20), torch.ones(3, 10, 10)], 4)
+    assert il.tensor.shape == (2, 3, 28, 20)
+    assert [tuple(s) for s in il.image_sizes] == [(25, 20), (10, 10)]
+    assert il.tensor[1, :, 10:, :].abs().sum() == 0 and il.tensor[1, :, :10, :10].min() == 1

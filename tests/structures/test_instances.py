@@ -99,3 +99,13 @@ def test_to_repr_pickle():
     for clone in (pickle.loads(pickle.dumps(inst)), copy.deepcopy(inst)):
         assert clone.gt_classes.tolist() == [0, 10]
         assert clone.image_size == (20, 30)
+
+
+def test_negative_int_index_selects_from_the_end():
+    inst = Instances((100, 100))
+    inst.a = torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    inst.b = torch.tensor([0.1, 0.2, 0.3])
+    for i in range(-3, 3):
+        one = inst[i]
+        assert len(one) == 1 and one.image_size == (100, 100)
+        assert torch.equal(one.a[0], inst.a[i]) and torch.equal(one.b[0], inst.b[i])

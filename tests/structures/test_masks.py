@@ -276,3 +276,29 @@ def test_masks_as_instances_fields():
     assert len(c) == 3 and isinstance(c.gt_masks, PolygonMasks)
     assert isinstance(c.bit, BitMasks) and c.bit.tensor.shape == (3, 8, 8)
     assert torch.equal(c.bit.tensor[2], a.bit.tensor[1])
+
+
+def test_empty_polygon_list_and_bool_tensor_indexing():
+    assert BitMasks.from_polygon_masks([], 100, 100).tensor.shape == (0, 100, 100)
+    masks = BitMasks(torch.ones(3, 10, 10))
+    assert masks[1].tensor.shape == (1, 10, 10)
+    assert masks[1:3].tensor.shape == (2, 10, 10)
+    assert masks[torch.tensor([True, False, False])].tensor.shape == (1, 10, 10)
+
+
+@pytest.mark.parametrize("d", [5.0, 10.0, 1000.0])
+def test_polygon_area_square_and_triangle_exact(d):
+    # Shoelace areas are exact in float64 for these vertices: d^2 and d^2 / 2.
+    assert PolygonMasks([[[0, 0, 0, d, d, d, d, 0]]]).area()[0] == d**2
+    assert PolygonMasks([[[0, 0, 0, d, d, d]]]).area()[0] == d**2 / 2
+
+
+def test_box_polygon_rasterizes_back_to_the_same_box():
+    # A rectangle polygon through pixel edges covers exactly the pixels of its box, so BitMasks
+    # and PolygonMasks give the box back; an empty mask gives [0, 0, 0, 0].
+    for box in ([1.0, 0.0, 4.0, 4.0], [1.0, 1.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]):
+        x0, y0, x1, y1 = box
+        poly = np.array([x0, y0, x1, y0, x1, y1, x0, y1])
+        bitmask = polygons_to_bitmask([poly], 4, 4)
+        assert BitMasks(bitmask[None]).get_bounding_boxes().tensor[0].tolist() == box
+        assert PolygonMasks([[poly]]).get_bounding_boxes().tensor[0].tolist() == box
