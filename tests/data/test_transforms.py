@@ -277,3 +277,167 @@ def test_random_flip_probability():
     assert abs(np.mean(flips) - 0.3) < 0.03
     with pytest.raises(ValueError, match="exactly one"):
         T.RandomFlip(horizontal=True, vertical=True)
+
+
+def test_lsj_chain_boxes_and_integer_polygons_follow_the_drawn_numbers():
+    # ResizeScale -> FixedSizeCrop -> RandomFlip on a 900 x 800 image, target 1100 x 1000.
+    # The expected values are recomputed from the same NumPy draws (s, crop u, flip r) with
+    # the LSJ formulas; detectron2 gives the same numbers for this seed (895.42, 33.4267, ...).
+    np.random.seed(125)
+    image = np.random.rand(900, 800)
+    state = np.random.get_state()
+    s, u, r = np.random.uniform(0.2, 2.0), np.random.uniform(0.0, 1.0), np.random.uniform()
+    np.random.set_state(state)
+    augs = [T.ResizeScale(0.2, 2.0, 1100, 1000), T.FixedSizeCrop((1100, 1000)), T.RandomFlip()]
+    out, tfms = T.apply_augmentations(augs, image)
+    assert out.shape == (1100, 1000)
+
+    scale = min(s * 1100 / 900, s * 1000 / 800)
+    new_h, new_w = np.round(np.multiply((900, 800), scale)).astype(int)
+    y0, x0 = np.round(np.multiply((max(new_h - 1100, 0), max(new_w - 1000, 0)), u)).astype(int)
+    boxes = np.array([[91, 46, 144, 111], [523, 251, 614, 295]], dtype=np.float64)
+    xs = boxes[:, [0, 2]] * new_w / 800 - x0
+    ys = boxes[:, [1, 3]] * new_h / 900 - y0
+    if r < 0.5:
+        xs = 1000 - xs[:, ::-1]
+    expected = np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1)
+    np.testing.assert_allclose(tfms.apply_box(boxes), expected, rtol=1e-12)
+    np.testing.assert_allclose(expected[0], [895.42, 33.42666667, 933.91125, 80.66], atol=1e-6)
+
+    # Integer polygons keep their dtype through each transform (truncating, as detectron2's
+    # in-place updates do), and a crop returns vertices in shapely's (clockwise) orientation.
+    polygon = np.array([[91, 46], [144, 46], [144, 111], [91, 111]])
+    (out_poly,) = tfms.apply_polygons([polygon])
+    ix = np.trunc(np.array([91, 144]) * new_w / 800) - x0
+    iy = np.trunc(np.array([46, 111]) * new_h / 900) - y0
+    if r < 0.5:
+        ix = 1000 - ix
+    corners = {(ix[0], iy[0]), (ix[1], iy[0]), (ix[1], iy[1]), (ix[0], iy[1])}
+    assert {tuple(p) for p in out_poly.tolist()} == corners
+    assert {tuple(p) for p in out_poly.tolist()} == {(934, 33), (896, 33), (896, 80), (934, 80)}
+    signed = 0.5 * np.sum(out_poly[:, 0] * np.roll(out_poly[:, 1], -1))
+    signed -= 0.5 * np.sum(out_poly[:, 1] * np.roll(out_poly[:, 0], -1))
+    # Clockwise before the flip; the flip mirrors it.
+    assert (signed > 0) == (r < 0.5)
+
+
+def test_augmentation_repr_shows_explicit_arguments_only():
+    assert str(T.RandomCrop("relative", (100, 100))) == (
+        "RandomCrop(crop_type='relative', crop_size=(100, 100))"
+    )
+    # detectron2 hides an argument only when it *is* the default object.
+    flip_default, flip_given = T.RandomFlip(), T.RandomFlip(prob=float("0.5"))
+    assert str(flip_default) == "RandomFlip()"
+    assert str(flip_given) == "RandomFlip(prob=0.5)"
+    assert str(T.AugmentationList([flip_given, flip_default])) == (
+        "AugmentationList[RandomFlip(prob=0.5), RandomFlip()]"
+    )
+
+
+def test_random_apply_probability_and_dispatch():
+    from unittest import mock
+
+    for prob in (-0.01, 1.01):
+        with pytest.raises(AssertionError, match="prob"):
+            T.RandomApply(None, prob=prob)
+        with pytest.raises(ValueError):  # also a ValueError, as det's errors are
+            T.RandomApply(T.NoOpTransform(), prob=prob)
+    for prob in (0.0, 0.5, 1.0):
+        T.RandomApply(T.NoOpTransform(), prob=prob)
+
+    image = np.zeros((4, 6), dtype=np.uint8)
+    aug = mock.MagicMock(spec=T.Augmentation)
+    wrapper = T.RandomApply(aug, prob=0.3)
+    with mock.patch.object(wrapper, "_rand_range", return_value=0.29):
+        assert wrapper.get_transform(image) is aug.get_transform.return_value
+    aug.get_transform.assert_called_once_with(image)
+    with mock.patch.object(wrapper, "_rand_range", return_value=0.3):
+        assert isinstance(wrapper.get_transform(image), T.NoOpTransform)
+    assert aug.get_transform.call_count == 1
+    flip = T.HFlipTransform(6)
+    wrapper = T.RandomApply(flip, prob=0.3)
+    with mock.patch.object(wrapper, "_rand_range", return_value=0.0):
+        assert wrapper.get_transform(image) is flip
+
+
+def test_get_transform_arguments_come_from_its_parameter_names():
+    class NeedsSemSeg(T.Augmentation):
+        def get_transform(self, image, sem_seg):
+            assert image.shape == sem_seg.shape == (10, 10)
+            return T.ResizeTransform(10, 10, 5, 5)
+
+    class NeedsImage(T.Augmentation):
+        def get_transform(self, image):
+            assert image.shape[:2] == (5, 5)  # sees the output of the previous augmentation
+            return T.HFlipTransform(5)
+
+    class NeedsUnknown(T.Augmentation):
+        def get_transform(self, image, depth):
+            raise AssertionError("not reached")
+
+    sem_seg = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    inputs = T.AugInput(np.zeros((10, 10), dtype=np.float32), sem_seg=sem_seg)
+    tfms = inputs.apply_augmentations([NeedsSemSeg(), NeedsImage()])
+    assert isinstance(tfms[0], T.ResizeTransform) and isinstance(tfms[1], T.HFlipTransform)
+    assert inputs.image.shape == inputs.sem_seg.shape == (5, 5)
+    # Nearest resize of a 10 x 10 label map to 5 x 5 samples rows/cols 1, 3, 5, 7, 9; then flip.
+    np.testing.assert_array_equal(inputs.sem_seg, sem_seg[1::2, 1::2][:, ::-1])
+    with pytest.raises(AttributeError, match="depth"):
+        inputs.apply_augmentations([NeedsUnknown()])
+    nested = T.AugmentationList([T.AugmentationList([T.RandomFlip(), T.Resize(20)]), T.Resize(30)])
+    nested(inputs)
+    assert inputs.image.shape == inputs.sem_seg.shape == (30, 30)
+
+
+def test_pil_color_and_extent_transforms():
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    out = T.PILColorTransform(lambda im: ImageOps.solarize(im, 100)).apply_image(img)
+    np.testing.assert_array_equal(out, np.where(img >= 100, 255 - img, img))
+    assert np.array_equal(T.ColorTransform(lambda x: x).apply_image(img), img)
+
+    # The rectangle [-50, 0, 50, 100] of a constant 100 x 100 image onto 200 x 200: its left
+    # half lies outside the image (fill), the right half is the image.
+    const = np.full((100, 100), 7, dtype=np.uint8)
+    tfm = T.ExtentTransform((-50, 0, 50, 100), (200, 200), interp=Image.NEAREST, fill=0)
+    out = tfm.apply_image(const)
+    assert out.shape == (200, 200)
+    assert (out[:, :100] == 0).all() and (out[:, 100:] == 7).all()
+    for shape in [(100, 100, 1), (100, 100, 3)]:
+        extent = T.ExtentTransform((20, 20, 80, 80), (200, 200))
+        assert extent.apply_image(np.zeros(shape, dtype=np.uint8)).shape == (200, 200, shape[2])
+    # Points: the rectangle's corners go to the output's corners, its center to the center.
+    pts = np.array([[20.0, 20.0], [80.0, 80.0], [50.0, 50.0]])
+    np.testing.assert_allclose(extent.apply_coords(pts), [[0, 0], [200, 200], [100, 100]])
+
+
+def test_register_type_reaches_transform_lists():
+    def apply_points_count(transform, count):
+        return count + 1
+
+    T.HFlipTransform.register_type("points_count", apply_points_count)
+    try:
+        tfm = T.HFlipTransform(10)
+        assert tfm.apply_points_count(2) == 3
+        # A list chains it: 2 -> 3 -> 4.
+        assert T.TransformList([tfm, T.HFlipTransform(4)]).apply_points_count(2) == 4
+
+        @T.Transform.register_type("label")
+        def apply_label(transform, x):
+            return f"{type(transform).__name__}({x})"
+
+        assert T.NoOpTransform().apply_label("a") == "NoOpTransform(a)"
+        with pytest.raises(TypeError, match="2 arguments"):
+            T.Transform.register_type("bad", lambda x: x)
+    finally:
+        for cls, name in [(T.HFlipTransform, "apply_points_count"), (T.Transform, "apply_label")]:
+            if name in vars(cls):
+                delattr(cls, name)
+
+
+def test_resize_shortest_edge_output_shape_static():
+    assert T.ResizeShortestEdge.get_output_shape(10, 10, 80, 133) == (80, 80)
+    # 8 x 100 -> 80 x 1000, capped to long side 133: 10.64 x 133 -> rounded 11 x 133.
+    assert T.ResizeShortestEdge.get_output_shape(8, 100, 80, 133) == (11, 133)

@@ -6,8 +6,10 @@ from .distributed_sampler import (
     TrainingSampler,
     repeat_factors_from_category_frequency,
 )
+from .grouped_batch_sampler import GroupedBatchSampler
 
 __all__ = [
+    "GroupedBatchSampler",
     "InferenceSampler",
     "RepeatFactorTrainingSampler",
     "TrainingSampler",

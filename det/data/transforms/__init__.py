@@ -15,6 +15,7 @@ from .augmentation_impl import (
     ResizeToMultiple,
 )
 from .photometric import PhotometricDistortionTransform
+from .pil_transforms import ExtentTransform, PILColorTransform
 from .transform import (
     ColorTransform,
     CropTransform,
@@ -44,6 +45,8 @@ __all__ = [
     "ResizeShortestEdge",
     "ResizeToMultiple",
     "PhotometricDistortionTransform",
+    "ExtentTransform",
+    "PILColorTransform",
     "ColorTransform",
     "CropTransform",
     "HFlipTransform",

@@ -10,6 +10,7 @@ in detectron2, so ``np.random.seed`` makes a pipeline reproducible.
 from __future__ import annotations
 
 import inspect
+import pprint
 
 import numpy as np
 
@@ -64,12 +65,13 @@ class AugInput:
 class Augmentation:
     """Base class: draws a :class:`Transform` from the current data.
 
-    Subclasses implement ``get_transform(self, *args)``; ``input_args`` names the
-    :class:`AugInput` attributes passed to it (``("image",)`` unless overridden, e.g.
-    ``("image", "sem_seg")`` for a crop that looks at labels).
+    Subclasses implement ``get_transform(self, ...)``. The :class:`AugInput` attributes passed
+    to it are named by ``input_args`` when a subclass sets it, else by the parameter names of
+    its ``get_transform`` (detectron2's rule): ``get_transform(self, image, sem_seg)`` receives
+    ``aug_input.image`` and ``aug_input.sem_seg``.
     """
 
-    input_args: tuple[str, ...] = ("image",)
+    input_args: tuple[str, ...] | None = None
 
     def _init(self, params: dict) -> None:
         """Stores constructor arguments as attributes (used by subclasses and ``__repr__``)."""
@@ -83,20 +85,42 @@ class Augmentation:
 
     def __call__(self, aug_input: AugInput) -> Transform:
         """Draws a transform, applies it to ``aug_input`` in place and returns it."""
-        args = []
-        for name in self.input_args:
-            if not hasattr(aug_input, name) or getattr(aug_input, name) is None:
-                raise ValueError(
-                    f"{type(self).__name__} needs '{name}' in its input, which has none"
-                )
-            args.append(getattr(aug_input, name))
-        tfm = self.get_transform(*args)
+        tfm = self.get_transform(*self._input_values(aug_input))
         if not isinstance(tfm, Transform):
             raise TypeError(
                 f"{type(self).__name__}.get_transform must return a Transform, got {type(tfm)}"
             )
         aug_input.transform(tfm)
         return tfm
+
+    def _input_names(self) -> tuple[str, ...]:
+        if self.input_args is not None:
+            return tuple(self.input_args)
+        params = inspect.signature(self.get_transform).parameters.values()
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            raise TypeError(
+                f"{type(self).__name__}.get_transform takes *args/**kwargs; set input_args to "
+                "name the AugInput attributes it needs"
+            )
+        return tuple(p.name for p in params)
+
+    def _input_values(self, aug_input: AugInput) -> list:
+        values = []
+        for name in self._input_names():
+            # AttributeError for a name the input lacks, as detectron2 raises.
+            if not hasattr(aug_input, name):
+                raise AttributeError(
+                    f"{type(self).__name__}.get_transform needs '{name}', which "
+                    f"{type(aug_input).__name__} does not have (it has "
+                    f"{sorted(k for k in vars(aug_input) if not k.startswith('_'))})"
+                )
+            value = getattr(aug_input, name)
+            if value is None:
+                raise ValueError(
+                    f"{type(self).__name__} needs '{name}' in its input, which has none"
+                )
+            values.append(value)
+        return values
 
     @staticmethod
     def _rand_range(low: float = 1.0, high: float | None = None, size=None):
@@ -116,19 +140,15 @@ class Augmentation:
                 continue
             if hasattr(self, name):
                 value = getattr(self, name)
-                if p.default is not p.empty and _equal(value, p.default):
+                # Identity, not equality, as detectron2: an argument left at its default is
+                # hidden, one passed explicitly is shown ("RandomFlip(prob=0.5)").
+                if value is p.default:
                     continue
-                parts.append(f"{name}={value!r}")
+                text = pprint.pformat(value)
+                parts.append(f"{name}={'...' if chr(10) in text else text}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     __str__ = __repr__
-
-
-def _equal(a, b) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # numpy arrays and other objects without a scalar ==
-        return False
 
 
 class AugmentationList(Augmentation):
@@ -153,10 +173,12 @@ class AugmentationList(Augmentation):
 class _FixedTransform(Augmentation):
     """Wraps an already determined transform so it can sit in an augmentation list."""
 
+    input_args = ()
+
     def __init__(self, tfm: Transform):
         self.tfm = tfm
 
-    def get_transform(self, image: np.ndarray) -> Transform:
+    def get_transform(self, *args) -> Transform:
         return self.tfm
 
 

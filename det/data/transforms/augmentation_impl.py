@@ -45,21 +45,36 @@ __all__ = [
 ]
 
 
+class _ProbabilityError(ValueError, AssertionError):
+    """A probability outside [0, 1]; also an AssertionError, which detectron2 raises here."""
+
+
 class RandomApply(Augmentation):
     """Applies an augmentation (or a fixed transform) with probability ``prob``.
 
+    Draws one ``_rand_range()`` (uniform in [0, 1)) per call and applies the wrapped
+    augmentation when it is below ``prob``; otherwise the result is a ``NoOpTransform``.
+
     Args:
         tfm_or_aug: the augmentation or transform.
-        prob: probability of applying it.
+        prob: probability of applying it, in [0, 1].
     """
 
     def __init__(self, tfm_or_aug: Augmentation | Transform, prob: float = 0.5):
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"RandomApply: prob must be in [0, 1], got {prob}")
+            raise _ProbabilityError(f"RandomApply: prob must be in [0, 1], got {prob}")
         if not isinstance(tfm_or_aug, (Augmentation, Transform)):
             raise TypeError(f"RandomApply expects an Augmentation or Transform, got {tfm_or_aug!r}")
         self.tfm_or_aug = tfm_or_aug
         self.prob = prob
+
+    def get_transform(self, *args) -> Transform:
+        """Draws the transform from the wrapped augmentation's inputs (``*args``)."""
+        if self._rand_range() >= self.prob:
+            return NoOpTransform()
+        if isinstance(self.tfm_or_aug, Augmentation):
+            return self.tfm_or_aug.get_transform(*args)
+        return self.tfm_or_aug
 
     def __call__(self, aug_input: AugInput) -> Transform:
         if self._rand_range() >= self.prob:

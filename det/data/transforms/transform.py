@@ -15,6 +15,7 @@ Glossary:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -33,6 +34,16 @@ __all__ = [
     "PadTransform",
     "ColorTransform",
 ]
+
+
+def _like_input(out: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Float results cast back to an integer input's dtype (truncating, as NumPy assignment).
+
+    detectron2 (fvcore) writes transformed points into the input array, so integer points stay
+    integers; float inputs, the common case, are unaffected.
+    """
+    dtype = np.asarray(coords).dtype
+    return out.astype(dtype) if np.issubdtype(dtype, np.integer) else out
 
 
 class Transform:
@@ -100,12 +111,45 @@ class Transform:
             list[ndarray[K'_i, 2]]: transformed polygons; a transform that removes image area
             (a crop) clips them and drops the ones left with no area.
         """
-        return [self.apply_coords(np.asarray(p, dtype=np.float64)) for p in polygons]
+        return [self.apply_coords(np.asarray(p)) for p in polygons]
 
     def inverse(self) -> Transform:
         """Returns the transform that undoes this one (exact for flips and pads, a resize back
         for resizes)."""
         raise NotImplementedError(f"{type(self).__name__} has no inverse")
+
+    @classmethod
+    def register_type(cls, data_type: str, func: Callable | None = None):
+        """Adds ``apply_<data_type>`` to this transform class (fvcore's extension point).
+
+        ``func(transform, x)`` receives the transform instance and the data. Registering on
+        ``Transform`` reaches every subclass that does not define its own; a
+        :class:`TransformList` forwards ``apply_<data_type>`` to each of its transforms. Used
+        as a decorator when ``func`` is omitted.
+
+        Args:
+            data_type: the name after ``apply_``, e.g. ``"voxel"``.
+            func: a function of two positional arguments (transform, data).
+
+        Returns:
+            None, or the decorator when ``func`` is omitted.
+        """
+        if func is None:
+
+            def decorator(f: Callable) -> Callable:
+                cls.register_type(data_type, f)
+                return f
+
+            return decorator
+        if not callable(func):
+            raise TypeError(f"{cls.__name__}.register_type: func must be callable, got {func!r}")
+        num_args = len(inspect.getfullargspec(func).args)
+        if num_args != 2:
+            raise TypeError(
+                f"{cls.__name__}.register_type('{data_type}'): func must take exactly 2 "
+                f"arguments (transform, data), got {num_args}"
+            )
+        setattr(cls, f"apply_{data_type}", func)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -130,25 +174,16 @@ class TransformList(Transform):
                 raise TypeError(f"TransformList expects Transform instances, got {type(t)}")
         self.transforms = flat
 
+    def __getattribute__(self, name: str):
+        # Every apply_* (built in or added by register_type) runs through the list.
+        if name.startswith("apply_"):
+            return lambda x: object.__getattribute__(self, "_apply")(name, x)
+        return object.__getattribute__(self, name)
+
     def _apply(self, method: str, x):
         for t in self.transforms:
             x = getattr(t, method)(x)
         return x
-
-    def apply_image(self, img: np.ndarray) -> np.ndarray:
-        return self._apply("apply_image", img)
-
-    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        return self._apply("apply_coords", coords)
-
-    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
-        return self._apply("apply_segmentation", segmentation)
-
-    def apply_box(self, box: np.ndarray) -> np.ndarray:
-        return self._apply("apply_box", box)
-
-    def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
-        return self._apply("apply_polygons", polygons)
 
     def inverse(self) -> TransformList:
         return TransformList([t.inverse() for t in reversed(self.transforms)])
@@ -199,9 +234,9 @@ class HFlipTransform(Transform):
         return np.ascontiguousarray(np.flip(img, axis=1))
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        coords = np.array(coords, dtype=np.float64, copy=True)
-        coords[:, 0] = self.width - coords[:, 0]
-        return coords
+        out = np.array(coords, dtype=np.float64, copy=True)
+        out[:, 0] = self.width - out[:, 0]
+        return _like_input(out, coords)
 
     def inverse(self) -> Transform:
         return self
@@ -221,9 +256,9 @@ class VFlipTransform(Transform):
         return np.ascontiguousarray(np.flip(img, axis=0))
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        coords = np.array(coords, dtype=np.float64, copy=True)
-        coords[:, 1] = self.height - coords[:, 1]
-        return coords
+        out = np.array(coords, dtype=np.float64, copy=True)
+        out[:, 1] = self.height - out[:, 1]
+        return _like_input(out, coords)
 
     def inverse(self) -> Transform:
         return self
@@ -290,10 +325,10 @@ class ResizeTransform(Transform):
         return np.ascontiguousarray(segmentation[rows[:, None], cols[None, :]])
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        coords = np.array(coords, dtype=np.float64, copy=True)
-        coords[:, 0] *= self.new_w / self.w
-        coords[:, 1] *= self.new_h / self.h
-        return coords
+        out = np.array(coords, dtype=np.float64, copy=True)
+        out[:, 0] *= self.new_w / self.w
+        out[:, 1] *= self.new_h / self.h
+        return _like_input(out, coords)
 
     def inverse(self) -> Transform:
         return ResizeTransform(self.new_h, self.new_w, self.h, self.w, self.interp)
@@ -329,9 +364,13 @@ def _clip_polygon_to_rect(poly: np.ndarray, x0: float, y0: float, x1: float, y1:
     return pts
 
 
-def _polygon_area(pts: np.ndarray) -> float:
+def _signed_area(pts: np.ndarray) -> float:
     x, y = pts[:, 0], pts[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _polygon_area(pts: np.ndarray) -> float:
+    return abs(_signed_area(pts))
 
 
 class CropTransform(Transform):
@@ -359,10 +398,10 @@ class CropTransform(Transform):
         return np.ascontiguousarray(img[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w])
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        coords = np.array(coords, dtype=np.float64, copy=True)
-        coords[:, 0] -= self.x0
-        coords[:, 1] -= self.y0
-        return coords
+        out = np.array(coords, dtype=np.float64, copy=True)
+        out[:, 0] -= self.x0
+        out[:, 1] -= self.y0
+        return _like_input(out, coords)
 
     def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
         out = []
@@ -376,6 +415,10 @@ class CropTransform(Transform):
             )
             # detectron2 drops pieces that vanish after cropping; COCO needs >= 3 vertices.
             if len(clipped) >= 3 and _polygon_area(clipped) > 0:
+                # detectron2 (fvcore) crops with shapely, whose results have a negative signed
+                # area; the same orientation keeps vertex lists identical to detectron2's.
+                if _signed_area(clipped) > 0:
+                    clipped = clipped[::-1]
                 out.append(self.apply_coords(clipped))
         return out
 
@@ -430,10 +473,10 @@ class PadTransform(Transform):
         return self._pad(segmentation, value)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        coords = np.array(coords, dtype=np.float64, copy=True)
-        coords[:, 0] += self.x0
-        coords[:, 1] += self.y0
-        return coords
+        out = np.array(coords, dtype=np.float64, copy=True)
+        out[:, 0] += self.x0
+        out[:, 1] += self.y0
+        return _like_input(out, coords)
 
     def inverse(self) -> Transform:
         if self.orig_w is None or self.orig_h is None:
