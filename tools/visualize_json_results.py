@@ -32,6 +32,55 @@ from det.utils.errors import UserError
 from det.utils.visualizer import Visualizer
 
 _GAP = 8  # white pixels between the two panels
+_DETECTION_KEYS = ("image_id", "category_id", "bbox", "score")
+_SEM_SEG_KEYS = ("file_name", "category_id", "segmentation")
+_EXPECTED = (
+    "a JSON list of COCO result dicts with "
+    + ", ".join(_DETECTION_KEYS)
+    + " (coco_instances_results.json) or with "
+    + ", ".join(_SEM_SEG_KEYS)
+    + " (sem_seg_predictions.json)"
+)
+
+
+def read_predictions(path: str) -> list[dict]:
+    """The prediction list of an evaluator's JSON file, checked for the keys this tool reads.
+
+    Raises:
+        UserError: the file is missing, is not valid JSON (naming the line, column and what the
+            parser expected there), or is not a list of result dicts with the expected keys.
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"--input '{path}' does not exist")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(
+            f"--input '{path}' is not valid JSON: {e.msg} at line {e.lineno} column {e.colno} "
+            f"(char {e.pos}); expected {_EXPECTED}"
+        ) from None
+    if not isinstance(results, list):
+        raise UserError(
+            f"--input '{path}' holds a JSON {type(results).__name__}; expected {_EXPECTED}"
+        )
+    if not results:
+        return results
+    keys = (
+        _SEM_SEG_KEYS
+        if isinstance(results[0], dict) and "file_name" in results[0]
+        else (_DETECTION_KEYS)
+    )
+    for i, r in enumerate(results):
+        missing = [k for k in keys if k not in r] if isinstance(r, dict) else list(keys)
+        if missing:
+            got = sorted(r) if isinstance(r, dict) else type(r).__name__
+            raise UserError(
+                f"--input '{path}': entry {i} lacks {', '.join(missing)} (got {got}); "
+                f"expected {_EXPECTED}"
+            )
+    return results
 
 
 def _contiguous_ids(meta, key: str) -> dict[int, int] | None:
@@ -112,12 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Draws every image of ``--dataset`` with predictions; returns how many were written."""
-    if not os.path.isfile(args.input):
-        raise UserError(f"--input '{args.input}' does not exist")
-    with open(args.input, encoding="utf-8") as f:
-        results = json.load(f)
-    if not isinstance(results, list):
-        raise UserError(f"--input '{args.input}' is not a JSON list of predictions")
+    results = read_predictions(args.input)
     if args.dataset not in DatasetCatalog:
         raise UserError(f"Dataset '{args.dataset}' is not registered")
     dicts = DatasetCatalog.get(args.dataset)

@@ -165,6 +165,11 @@ class COCOEvaluator(InstancesEvaluator):
     is converted from its dataset dicts (``det.data.datasets.coco.convert_to_coco_dict``; cached as
     ``<output_dir>/<dataset_name>_coco_format.json`` when ``output_dir`` is set). Predicted class
     ids are mapped back to dataset ids with the metadata's ``thing_dataset_id_to_contiguous_id``.
+    When the metadata lacks that mapping (a dataset registered with a ``json_file`` but never
+    loaded in this process, e.g. when evaluating saved predictions), it is set from the JSON's
+    categories exactly as loading the dataset would (sorted ids -> 0..K-1, names as
+    ``thing_classes``); without it, non-contiguous ids such as COCO's would silently give
+    near-zero AP.
 
     Results are percentages: ``{"bbox": {"AP", "AP50", "AP75", "APs", "APm", "APl",
     "AP-<class>"...}, "segm": {...}}`` (a metric pycocotools reports as -1 becomes NaN).
@@ -210,6 +215,9 @@ class COCOEvaluator(InstancesEvaluator):
         self._kpt_oks_sigmas = tuple(kpt_oks_sigmas)
         self._allow_cached_coco = allow_cached_coco
         self._json_file = getattr(self._metadata, "json_file", None)
+        # Only the dataset's own JSON defines category ids; a converted one keeps the ids the
+        # dataset dicts have.
+        self._gt_is_dataset_json = self._json_file is not None
         if self._json_file is not None and not os.path.isfile(self._json_file):
             raise FileNotFoundError(
                 f"COCOEvaluator: ground-truth json_file of dataset '{dataset_name}' not found: "
@@ -260,11 +268,13 @@ class COCOEvaluator(InstancesEvaluator):
         records = self._gather_records()
         if records is None:
             return {}
+        coco_gt = self._load_coco_gt()
+        if self._gt_is_dataset_json:
+            self._ensure_category_mapping(coco_gt)
         # Without a mapping the contiguous ids are the dataset ids (detectron2's behaviour).
         category_ids = contiguous_to_dataset_ids(self._metadata)
         self._save_records(records, category_ids, "coco_instances_results.json")
 
-        coco_gt = self._load_coco_gt()
         if "annotations" not in coco_gt.dataset:
             logger.info(f"'{self._dataset_name}' has no annotations; predictions saved only.")
             return {}
@@ -287,6 +297,29 @@ class COCOEvaluator(InstancesEvaluator):
                 del coco_results
             results[task] = self._derive_coco_results(coco_eval, task)
         return results
+
+    def _ensure_category_mapping(self, coco_gt: COCO) -> None:
+        """Set ``thing_classes`` / ``thing_dataset_id_to_contiguous_id`` from the ground-truth JSON
+        when the metadata lacks the mapping (what ``DatasetCatalog.get`` would have set)."""
+        if self._metadata.get("thing_dataset_id_to_contiguous_id") is not None:
+            return
+        from det.data.datasets.coco import set_thing_classes
+
+        categories = sorted(coco_gt.dataset.get("categories", []), key=lambda c: c["id"])
+        if not categories:
+            raise ValueError(
+                f"COCOEvaluator: {self._json_file} (json_file of dataset '{self._dataset_name}') "
+                "has no 'categories', so predicted classes (contiguous 0..K-1) cannot be mapped "
+                "to its category ids; add the categories or set "
+                "thing_dataset_id_to_contiguous_id in the dataset's metadata"
+            )
+        ids = [c["id"] for c in categories]
+        set_thing_classes(self._dataset_name, [c["name"] for c in categories], ids, self._json_file)
+        logger.info(
+            f"Dataset '{self._dataset_name}' was not loaded in this process; mapped predicted "
+            f"classes 0..{len(ids) - 1} to the category ids of {self._json_file} in sorted order "
+            f"({ids[:5]}{'...' if len(ids) > 5 else ''})."
+        )
 
     def _derive_coco_results(self, coco_eval: COCOeval | None, iou_type: str) -> dict:
         metrics = _TASK_METRICS[iou_type]

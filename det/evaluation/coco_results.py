@@ -21,13 +21,24 @@ import numpy as np
 import pycocotools.mask as mask_util
 import torch
 
+from det.utils.errors import UserError
+
 __all__ = [
+    "PredictedClassError",
     "compact_instances",
     "instances_to_coco_json",
     "records_to_results",
     "contiguous_to_dataset_ids",
     "write_results_json",
 ]
+
+
+class PredictedClassError(UserError, ValueError, AssertionError):
+    """A prediction's class index has no dataset category id.
+
+    Also an ``AssertionError``: detectron2's evaluator asserts here, and code written against it
+    (its own tests among them) catches that type.
+    """
 
 
 def compact_instances(instances: Any, img_id: int) -> dict:
@@ -109,9 +120,10 @@ def _record_to_results(
     if category_ids is not None:
         bad = classes[(classes < 0) | (classes >= len(category_ids))]
         if len(bad):
-            raise ValueError(
+            raise PredictedClassError(
                 f"Image {record['image_id']}: predicted class {int(bad[0])} is outside the "
-                f"dataset's contiguous category ids 0..{len(category_ids) - 1}"
+                f"dataset's contiguous category ids 0..{len(category_ids) - 1}; the model's "
+                "num_classes must match the evaluated dataset's categories"
             )
         classes = category_ids[classes]
     want = set(fields) if fields is not None else {"bbox", "segmentation", "keypoints"}
