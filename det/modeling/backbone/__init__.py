@@ -15,6 +15,7 @@ from .swiglu import SwiGLU
 from .timm_hybrid import HybridPatchEmbed, timm_resnetv2_stem
 from .timm_vit import TimmViT
 from .vit import ViT
+from .vit_adapter import ViTAdapter
 from .vit_block import ViTBlock
 from .vit_mae import ViTMAE
 from .window import window_partition, window_unpartition
@@ -34,6 +35,7 @@ __all__ = [
     "TimmViT",
     "ViT",
     "ViTBlock",
+    "ViTAdapter",
     "ViTMAE",
     "VisionRotaryEmbeddingFast",
     "apply_rope",

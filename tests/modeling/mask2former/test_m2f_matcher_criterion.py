@@ -89,7 +89,9 @@ def test_assignment_is_optimal_by_brute_force(q, t, seed):
         (sum(cost[p[j], j] for j in range(t)), p) for p in itertools.permutations(range(q), t)
     )
     got = sum(cost[r, c] for r, c in zip(rows.tolist(), cols.tolist()))
-    assert got == pytest.approx(best[0], abs=1e-9)
+    # Any optimal assignment is fine; the float32 costs may differ in the last bits between
+    # the matcher's run and this one (kernel summation order), hence the tolerance.
+    assert got == pytest.approx(best[0], rel=1e-5, abs=1e-5)
     assert rows.tolist() == sorted(rows.tolist())
 
 
