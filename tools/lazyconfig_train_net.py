@@ -30,6 +30,7 @@ from det.config import ConfigError, LazyConfig, instantiate, locate
 from det.engine import (
     AMPTrainer,
     SimpleTrainer,
+    check_train_config,
     create_ddp_model,
     default_argument_parser,
     default_setup,
@@ -249,6 +250,7 @@ def _check_init_checkpoint(cfg: Any, args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> None:
     """Runs in every process: loads the config, sets up the run, trains or evaluates."""
     cfg = load_config(args)
+    check_train_config(cfg)
     _check_init_checkpoint(cfg, args)
     default_setup(cfg, args)
     if args.eval_only:
@@ -276,7 +278,9 @@ def invoke_main(argv: list[str] | None = None) -> None:
     try:
         if args.num_gpus * args.num_machines > 1:
             # Validate before spawning, so that a broken config fails once, not per process.
-            _check_init_checkpoint(load_config(args), args)
+            cfg = load_config(args)
+            check_train_config(cfg)
+            _check_init_checkpoint(cfg, args)
         launch(
             _main_reporting_user_errors,
             args.num_gpus,

@@ -2,7 +2,7 @@
 
 from det.utils.errors import UserError
 
-__all__ = ["ConfigError"]
+__all__ = ["ConfigError", "ConfigImportError", "ConfigKeyError"]
 
 
 class ConfigError(UserError):
@@ -18,3 +18,19 @@ class ConfigError(UserError):
 def _one_line(error: BaseException) -> str:
     """The message of ``error`` with its whitespace collapsed, to keep reports one paragraph."""
     return " ".join(str(error).split())
+
+
+class ConfigImportError(ConfigError, ImportError):
+    """A config file's relative import names a file or value that does not exist.
+
+    Also an ``ImportError``, so code written against detectron2 (``except ImportError``) catches
+    it.
+    """
+
+
+class ConfigKeyError(ConfigError, KeyError):
+    """An override or ``keys=`` names a config key that does not exist (also a ``KeyError``)."""
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument; keep the readable one-paragraph message.
+        return str(self.args[0]) if self.args else ""

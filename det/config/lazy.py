@@ -14,9 +14,11 @@ from collections import abc
 from collections.abc import Iterable
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
-from .errors import ConfigError
+from det.utils.file_io import atomic_write_bytes, atomic_write_text
+
+from .errors import ConfigError, ConfigKeyError
 from .nodes import to_config
 from .overrides import apply_overrides
 from .py_format import config_to_py
@@ -26,6 +28,40 @@ from .yaml_io import dump_yaml, load_yaml_config
 __all__ = ["LazyCall", "L", "LazyConfig"]
 
 logger = logging.getLogger(__name__)
+
+_DICT_TYPES = (dict, DictConfig, ListConfig)
+
+
+def _select(
+    filename: str, cfg: DictConfig, extra: dict[str, Any], keys: str | Iterable[str]
+) -> Any:
+    names = [keys] if isinstance(keys, str) else list(keys)
+    defined = list(map(str, cfg.keys())) + list(extra)
+    values = []
+    for name in names:
+        if name in extra:
+            values.append(extra[name])
+        elif name in cfg.keys():
+            values.append(cfg[name])
+        else:
+            raise ConfigKeyError(
+                f"Config file '{filename}' defines no '{name}'; it defines: {', '.join(defined)}"
+            )
+    return values[0] if isinstance(keys, str) else tuple(values)
+
+
+def _save_pickle(cfg: DictConfig, path: str) -> str:
+    """Pickle ``cfg`` to ``path``; returns a sentence for the log saying what happened."""
+    try:
+        import cloudpickle as pickler
+    except ImportError:
+        import pickle as pickler
+    try:
+        data = pickler.dumps(cfg)
+    except Exception as e:  # noqa: BLE001 -- any pickling failure only means no .pkl copy
+        return f"The config could not be pickled either ({type(e).__name__}: {e})."
+    atomic_write_bytes(path, data)
+    return f"The full config was pickled to {path}."
 
 
 class LazyCall:
@@ -71,25 +107,36 @@ class LazyConfig:
 
         A Python file is executed; its top-level names not starting with ``_`` whose values are
         dicts/DictConfigs/ListConfigs become the config's keys. Relative imports between config
-        files (``from ..common.models.mask_rcnn_fpn import model``) load the named file.
+        files (``from ..common.models.mask_rcnn_fpn import model``) load the named file and may
+        import any of its values (dicts, strings, numbers, functions). Functions and lambdas
+        may be defined in config files; ``LazyConfig.save`` pickles such a config.
 
         Args:
             filename: path of a ``.py``, ``.yaml`` or ``.yml`` file.
-            keys: if given, return ``cfg[keys]`` for a string, or a tuple of values for a
-                sequence of keys, instead of the whole config.
+            keys: if given, return the value of that top-level name for a string, or a tuple of
+                values for a sequence of names, instead of the whole config. Any public value
+                of a Python file can be selected, not only dicts.
 
         Returns:
             The config ``DictConfig`` (or the selected values).
 
         Raises:
-            ConfigError: missing file, unknown extension, syntax error, an exception raised while
-                the file runs, a relative import of a missing file, functions/lambdas defined in
-                the file, or a missing key in ``keys``. Each message names the file.
+            ConfigError: missing file, unknown extension, syntax error, or an exception raised
+                while the file runs. Each message names the file.
+            ConfigImportError: (also an ``ImportError``) a relative import of a missing file or
+                of a name the imported file does not define.
+            ConfigKeyError: (also a ``KeyError``) a name in ``keys`` the file does not define.
         """
         filename = os.fspath(filename)
         ext = os.path.splitext(filename)[1]
         if ext == ".py":
-            cfg = to_config(load_py_config(filename))
+            # With ``keys``, any public value may be selected (a string, a number, a function),
+            # as detectron2's ``load_rel(file, ("name_str", "name_dict"))`` relies on.
+            values = load_py_config(filename, all_values=keys is not None)
+            cfg = to_config({k: v for k, v in values.items() if isinstance(v, _DICT_TYPES)})
+            if keys is not None:
+                extra = {k: v for k, v in values.items() if not isinstance(v, _DICT_TYPES)}
+                return _select(filename, cfg, extra, keys)
         elif ext in (".yaml", ".yml"):
             cfg = load_yaml_config(filename)
         else:
@@ -98,14 +145,7 @@ class LazyConfig:
             )
         if keys is None:
             return cfg
-        names = [keys] if isinstance(keys, str) else list(keys)
-        for name in names:
-            if name not in cfg.keys():
-                raise ConfigError(
-                    f"Config file '{filename}' defines no '{name}'; it defines: "
-                    f"{', '.join(map(str, cfg.keys()))}"
-                )
-        return cfg[keys] if isinstance(keys, str) else tuple(cfg[name] for name in names)
+        return _select(filename, cfg, {}, keys)
 
     @staticmethod
     def load_rel(filename: str, keys: None | str | Iterable[str] = None) -> Any:
@@ -122,10 +162,13 @@ class LazyConfig:
 
         ``_target_`` callables are written as dotted import strings, ``functools.partial`` as
         ``_partial_`` nodes, other importable classes/functions as ``!!python/name:`` tags and
-        interpolations unresolved. A value with no YAML form (a built object, a lambda) is
-        written as ``???`` (OmegaConf's missing value, an error if a reloaded config uses it),
-        listed in a comment at the top of the file and named, by key path, in a logged warning.
-        ``cfg`` itself is not modified.
+        interpolations unresolved. A value with no YAML form (a built object, a lambda, a
+        function defined in a config file) is written as ``???`` (OmegaConf's missing value, an
+        error if a reloaded config uses it), listed in a comment at the top of the file and
+        named, by key path, in a logged warning; as in detectron2, the whole config is then also
+        pickled to ``<filename>.pkl`` (with cloudpickle when installed, which handles lambdas),
+        loadable with ``pickle.load``. Both files are written atomically; ``cfg`` is not
+        modified.
 
         Args:
             cfg: the config to save.
@@ -133,16 +176,18 @@ class LazyConfig:
         """
         filename = os.fspath(filename)
         text, bad = dump_yaml(cfg)
-        with open(filename, "w", encoding="utf-8") as f:
-            f.write(text)
-        if bad:
-            logger.warning(
-                "LazyConfig.save(%s): %d value(s) cannot be written to YAML and were saved as "
-                "'???' (missing): %s",
-                filename,
-                len(bad),
-                "; ".join(f"{key} ({what})" for key, what in bad),
-            )
+        atomic_write_text(filename, text)
+        if not bad:
+            return
+        pkl_note = _save_pickle(cfg, filename + ".pkl")
+        logger.warning(
+            "LazyConfig.save(%s): %d value(s) cannot be written to YAML and were saved as "
+            "'???' (missing): %s. %s",
+            filename,
+            len(bad),
+            "; ".join(f"{key} ({what})" for key, what in bad),
+            pkl_note,
+        )
 
     @staticmethod
     def apply_overrides(cfg: DictConfig, overrides: Iterable[str]) -> DictConfig:

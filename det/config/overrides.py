@@ -28,7 +28,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError, _one_line
+from .errors import ConfigError, ConfigKeyError, _one_line
 from .instantiate import _describe, locate
 from .nodes import is_lazy
 from .yaml_io import _Loader
@@ -121,7 +121,7 @@ def _child(node: Any, part: str | int, parts: list, override: str) -> Any:
         return node[_list_index(node, part, parts, override)]
     keys = list(node.keys())
     if part not in keys:
-        raise ConfigError(
+        raise ConfigKeyError(
             f"Override '{override}': key '{part}' does not exist in {_where(parts)}."
             + _suggest(str(part), keys)
         )
@@ -139,7 +139,7 @@ def _accepts_keyword(node: DictConfig, key: str, parts: list, override: str) -> 
         try:
             target = locate(target)
         except ImportError as e:
-            raise ConfigError(
+            raise ConfigKeyError(
                 f"Override '{override}': key '{key}' does not exist in {_where(parts)} and its "
                 f"_target_ cannot be imported to check that it accepts '{key}': {e}"
             ) from e
@@ -159,7 +159,7 @@ def _accepts_keyword(node: DictConfig, key: str, parts: list, override: str) -> 
         return
     if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    raise ConfigError(
+    raise ConfigKeyError(
         f"Override '{override}': key '{key}' does not exist in {_where(parts)} and "
         f"{_describe(target)} does not accept a keyword argument '{key}'."
         + _suggest(key, dict.fromkeys(list(node.keys()) + accepted))
@@ -180,7 +180,7 @@ def _apply_one(cfg: DictConfig, override: str) -> None:
     for i, part in enumerate(parts[:-1]):
         node = _child(node, part, parts[:i], override)
         if not isinstance(node, (DictConfig, ListConfig)):
-            raise ConfigError(
+            raise ConfigKeyError(
                 f"Override '{override}': {_where(parts[: i + 1])} holds a "
                 f"{type(node).__name__} ({node!r}), not a config node, so it has no key "
                 f"'{parts[i + 1]}'"
@@ -196,7 +196,7 @@ def _apply_one(cfg: DictConfig, override: str) -> None:
             with open_dict(node):
                 node[last] = value
         else:
-            raise ConfigError(
+            raise ConfigKeyError(
                 f"Override '{override}': key '{last}' does not exist in {_where(parent)}."
                 + _suggest(str(last), list(node.keys()))
             )

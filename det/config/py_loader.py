@@ -20,13 +20,13 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from .errors import ConfigError, _one_line
-from .nodes import iter_leaves, to_config, to_plain
+from .errors import ConfigError, ConfigImportError, _one_line
+from .nodes import to_config
 
 __all__ = ["load_py_config", "check_file_exists"]
 
-# Functions and classes defined in config files get a module name under this prefix, which is how
-# they are recognised (and rejected) later.
+# Functions and classes defined in config files get a module name under this prefix (they load,
+# as in detectron2, but cannot be written to config.yaml; LazyConfig.save pickles those configs).
 _CFG_MODULE_PREFIX = "det._cfg_loader."
 # Only these top-level names of a config file become config keys, as in detectron2: helper
 # variables (``embed_dim = 768``) are already baked into the tree, and exposing them as keys would
@@ -46,26 +46,34 @@ def check_file_exists(filename: str, what: str = "Config file") -> None:
     raise ConfigError(f"{what} '{filename}' does not exist{hint}")
 
 
-def load_py_config(filename: str) -> dict[str, Any]:
+def load_py_config(filename: str, all_values: bool = False) -> dict[str, Any]:
     """Execute a Python config file and return its public dict-like top-level values.
 
     Args:
         filename: path of a ``.py`` config file.
+        all_values: return every public top-level value (strings, numbers, functions too), as
+            ``LazyConfig.load(file, keys)`` needs to select any of them.
 
     Returns:
         ``{name: DictConfig/ListConfig}`` for every top-level name not starting with ``_`` whose
-        value is a dict, DictConfig or ListConfig (modules, functions, numbers are dropped).
+        value is a dict, DictConfig or ListConfig (modules, functions, numbers are dropped
+        unless ``all_values``).
 
     Raises:
-        ConfigError: if the file is missing, has a syntax error, raises while executed (the message
-            names the file and line), imports a config file that does not exist, or defines
-            functions, classes or lambdas (they cannot be saved to ``config.yaml``).
+        ConfigError: if the file is missing, has a syntax error or raises while executed (the
+            message names the file and line).
+        ConfigImportError: a relative import of a config file that does not exist, or of a name
+            the imported file does not define (an ``ImportError`` too, as in detectron2).
     """
     module = _exec_config(os.path.abspath(filename))
     return {
         name: value
         for name, value in vars(module).items()
-        if not name.startswith("_") and isinstance(value, _KEPT_TYPES)
+        if not name.startswith("_")
+        and (
+            isinstance(value, _KEPT_TYPES)
+            or (all_values and not isinstance(value, types.ModuleType))
+        )
     }
 
 
@@ -87,14 +95,13 @@ def _exec_config(path: str) -> types.ModuleType:
         exec(code, module.__dict__)
     except ConfigError as e:
         line = _line_in(e, path)
-        raise ConfigError(f"{e} (raised while loading '{path}', line {line})") from e
+        raise type(e)(f"{e} (raised while loading '{path}', line {line})") from e
     except Exception as e:
         line = _line_in(e, path)
         raise ConfigError(
             f"Config file '{path}' raised {type(e).__name__} at line {line} while being loaded: "
             f"{_one_line(e)}"
         ) from e
-    _check_no_local_callables(module, path)
     for name, value in list(vars(module).items()):
         # Module namespaces hold DictConfigs, as detectron2's loader makes them, so that imported
         # trees support attribute access and ``${..}`` interpolation.
@@ -128,7 +135,7 @@ def _config_import(
         for attr in fromlist or ():
             if attr != "*" and not hasattr(module, attr):
                 defined = [k for k in vars(module) if not k.startswith("_")]
-                raise ConfigError(
+                raise ConfigImportError(
                     f"Config file '{importer}' imports '{attr}' from '{shown}', but "
                     f"'{target}.py' defines no '{attr}'; it defines: {', '.join(defined)}"
                 )
@@ -140,48 +147,18 @@ def _config_import(
         for attr in fromlist:
             sub = os.path.join(target, attr + ".py")
             if not os.path.isfile(sub):
-                raise ConfigError(
-                    f"Config file '{importer}' imports '{attr}' from '{shown}', but there is no "
-                    f"file '{sub}'"
+                raise ConfigImportError(
+                    f"Config file '{importer}': relative import of '{attr}' from '{shown}' "
+                    f"failed: config file '{sub}' does not exist (a relative import names a "
+                    f".py file, not a directory)"
                 )
             setattr(package, attr, _exec_config(sub))
         return package
-    raise ConfigError(
-        f"Config file '{importer}' imports '{shown}', which resolves to '{target}.py'; no such file"
+    raise ConfigImportError(
+        f"Config file '{importer}' imports '{shown}', which resolves to '{target}.py': relative "
+        f"import failed, that file does not exist"
     )
 
 
 _CONFIG_BUILTINS = dict(vars(builtins))
 _CONFIG_BUILTINS["__import__"] = _config_import
-
-
-def _is_local(obj: Any) -> bool:
-    """Whether ``obj`` is a lambda, or a function/class defined in a config file."""
-    if isinstance(obj, types.FunctionType) and obj.__name__ == "<lambda>":
-        return True
-    module = getattr(obj, "__module__", None)
-    defined_in_config = isinstance(module, str) and module.startswith(_CFG_MODULE_PREFIX)
-    return isinstance(obj, (types.FunctionType, type)) and defined_in_config
-
-
-def _check_no_local_callables(module: types.ModuleType, path: str) -> None:
-    advice = (
-        "Config files may not define functions, classes or lambdas: they cannot be saved to "
-        "config.yaml. Put the function in a Python module (e.g. under det/ or your project) and "
-        "reference it with L(...) or functools.partial"
-    )
-    for name, value in vars(module).items():
-        if _is_local(value) and value.__module__ == module.__name__:
-            kind = "a lambda" if value.__name__ == "<lambda>" else f"'{value.__name__}'"
-            code = getattr(value, "__code__", None)
-            line = f" at line {code.co_firstlineno}" if code is not None else ""
-            raise ConfigError(f"Config file '{path}' defines {kind}{line} as '{name}'. {advice}")
-    for name, value in vars(module).items():
-        if name.startswith("_") or not isinstance(value, _KEPT_TYPES):
-            continue
-        for key, leaf in iter_leaves(to_plain(value), name):
-            func = getattr(leaf, "func", leaf)  # a partial of a lambda is no better
-            if _is_local(func):
-                raise ConfigError(
-                    f"Config file '{path}': config key '{key}' holds {func!r}. {advice}"
-                )

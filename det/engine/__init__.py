@@ -6,6 +6,7 @@ training loop and ``launch`` do not.
 
 from det.engine import hooks
 from det.engine.defaults import (
+    check_train_config,
     comma_separated_choices,
     create_ddp_model,
     default_argument_parser,
@@ -41,6 +42,7 @@ __all__ = [
     "comma_separated_choices",
     "create_ddp_model",
     "default_argument_parser",
+    "check_train_config",
     "default_setup",
     "default_writers",
     "hooks",

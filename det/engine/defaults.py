@@ -31,6 +31,7 @@ __all__ = [
     "default_argument_parser",
     "default_setup",
     "default_writers",
+    "check_train_config",
 ]
 
 
@@ -124,6 +125,47 @@ Processes started by torchrun or srun are detected from their environment; then 
 def _cfg_get(cfg: Any, key: str, default: Any) -> Any:
     value = OmegaConf.select(cfg, key, default=default)
     return default if value is None else value
+
+
+# train.* keys that must be integers, with the smallest value that makes sense.
+_INT_KEYS = {
+    "train.max_iter": 0,
+    "train.eval_period": 0,
+    "train.log_period": 1,
+    "train.checkpointer.period": 1,
+    "train.checkpointer.max_to_keep": 1,
+}
+
+
+def check_train_config(cfg: Any) -> None:
+    """Checks the ``train`` keys the trainer does arithmetic with before anything is built.
+
+    A value like ``train.max_iter=abc`` on the command line would otherwise surface as a
+    ``TypeError`` deep inside fvcore's scheduler. Integral floats (``train.max_iter=1e5``) are
+    converted to ``int`` in place.
+
+    Args:
+        cfg: the LazyConfig; keys it does not have are skipped.
+
+    Raises:
+        ConfigError: naming the key, the value given and what was expected.
+    """
+    from det.config import ConfigError
+
+    for key, minimum in _INT_KEYS.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        integral_float = isinstance(value, float) and value.is_integer()
+        if isinstance(value, bool) or not (isinstance(value, int) or integral_float):
+            raise ConfigError(
+                f"{key}={value!r} ({type(value).__name__}): expected an integer >= {minimum}, "
+                f"e.g. {key}=1000"
+            )
+        if value < minimum:
+            raise ConfigError(f"{key}={value!r}: expected an integer >= {minimum}")
+        if integral_float:
+            OmegaConf.update(cfg, key, int(value), merge=False)
 
 
 def default_setup(cfg: Any, args: argparse.Namespace) -> None:

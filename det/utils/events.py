@@ -28,6 +28,7 @@ __all__ = [
     "TensorboardXWriter",
     "WAndBWriter",
     "get_event_storage",
+    "has_event_storage",
 ]
 
 _CURRENT_STORAGE_STACK: list[EventStorage] = []
@@ -45,6 +46,15 @@ def get_event_storage() -> EventStorage:
             "(the trainer opens one for the duration of training)."
         )
     return _CURRENT_STORAGE_STACK[-1]
+
+
+def has_event_storage() -> bool:
+    """Whether an :class:`EventStorage` is open, i.e. ``get_event_storage()`` would succeed.
+
+    Model code uses it to log training statistics only when there is a storage (training),
+    and to stay silent in inference or unit tests.
+    """
+    return bool(_CURRENT_STORAGE_STACK)
 
 
 class EventStorage:

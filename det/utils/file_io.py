@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import torch
 
-__all__ = ["atomic_torch_save", "atomic_write_text"]
+__all__ = ["atomic_torch_save", "atomic_write_bytes", "atomic_write_text"]
 
 
 @contextlib.contextmanager
@@ -72,3 +72,14 @@ def atomic_write_text(path: str, text: str) -> None:
     """
     with _atomic_open(path, "w") as f:
         f.write(text)
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Writes ``data`` to ``path`` such that ``path`` is never left incomplete.
+
+    Args:
+        path: destination file; its directory is created if needed.
+        data: the whole new content.
+    """
+    with _atomic_open(path, "wb") as f:
+        f.write(data)

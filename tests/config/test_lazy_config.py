@@ -161,9 +161,6 @@ def test_load_yaml_handwritten(tmp_path):
             r"raises\.py' raised ZeroDivisionError at line 2",
         ),
         ("syntax.py", "model = dict(a=\n", r"syntax\.py' has a syntax error at line 1"),
-        ("lam.py", "f = lambda x: x\n", r"lam\.py' defines a lambda at line 1 as 'f'"),
-        ("fn.py", "def make():\n    return 1\n", r"fn\.py' defines 'make' at line 1"),
-        ("nested.py", "model = dict(head=dict(fn=lambda: 0))\n", r"key 'model\.head\.fn' holds"),
         ("badimp.py", "from .missing import model\n", r"imports '\.missing'.*missing\.py'"),
         ("noname.py", "from .other import modle\n", r"imports 'modle'.*defines: model"),
         ("modfail.py", "from det.config import Nope\n", r"modfail\.py' raised ImportError"),
@@ -357,9 +354,8 @@ def test_override_fixture_config_round_trip(tmp_path):
 def test_to_py_renders_calls():
     text = LazyConfig.to_py(LazyConfig.load(CHILD))
     compile(text, "<to_py>", "exec")
-    assert "import torch.nn" in text
-    assert "cfg.model = L(types.SimpleNamespace)(" in text
-    assert "backbone=L(torch.nn.Linear)(in_features=4, out_features=10, bias=False)" in text
+    assert "cfg.model = types.SimpleNamespace(" in text
+    assert "backbone=torch.nn.Linear(in_features=4, out_features=10, bias=False)" in text
     assert "norm=functools.partial(torch.nn.LayerNorm, eps=1e-06)" in text
     assert "cfg.train.max_iter = 20" in text and "cfg.train.amp.enabled = False" in text
 

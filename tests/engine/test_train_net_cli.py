@@ -169,6 +169,8 @@ def test_bad_inputs_are_one_paragraph(tool, tmp_path):
         (["--config-file", str(broken)], ["broken.py", "boom in config"]),
         (["--config-file", CONFIG, "train.max_iter"], ["train.max_iter"]),
         (["--config-file", CONFIG, "train.max_itr=5"], ["max_itr", "max_iter"]),
+        (["--config-file", CONFIG, out, "train.max_iter=abc"], ["train.max_iter='abc'", "integer"]),
+        (["--config-file", CONFIG, out, "train.log_period=0"], ["train.log_period=0", ">= 1"]),
         (["--config-file", CONFIG, out, "--resume"], ["--resume", "before"]),
         (
             ["--config-file", CONFIG, out, f"train.init_checkpoint={tmp_path / 'no.pth'}"],
@@ -241,3 +243,18 @@ def test_ema_is_trained_saved_and_used_for_eval_only(tool, tmp_path):
     assert "'accuracy':" in printed.getvalue()
     eval_log = (out / "eval" / "log.txt").read_text()
     assert "Loading ema_state from" in eval_log and "Run evaluation with EMA." in eval_log
+
+
+def test_check_train_config_converts_integral_floats():
+    from omegaconf import OmegaConf
+
+    from det.config import ConfigError
+    from det.engine import check_train_config
+
+    cfg = OmegaConf.create({"train": {"max_iter": 1e5, "eval_period": 0}})
+    check_train_config(cfg)
+    assert cfg.train.max_iter == 100000 and isinstance(cfg.train.max_iter, int)
+    for bad in (2.5, True, "1000", None.__class__.__name__):
+        cfg = OmegaConf.create({"train": {"max_iter": bad}})
+        with pytest.raises(ConfigError, match="train.max_iter"):
+            check_train_config(cfg)

@@ -130,3 +130,15 @@ def test_wandb_writer_needs_wandb(tmp_path):
             WAndBWriter(str(tmp_path))
     else:
         pytest.skip("wandb is installed")
+
+
+def test_has_event_storage_tracks_the_open_storages():
+    from det.utils.events import has_event_storage
+
+    assert not has_event_storage()
+    with EventStorage():
+        assert has_event_storage()
+        with EventStorage():
+            assert has_event_storage()
+        assert has_event_storage()
+    assert not has_event_storage()
