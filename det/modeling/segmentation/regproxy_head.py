@@ -12,37 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from det.layers import get_norm
-
+from .conv_module import ConvModule
+from .losses import sem_seg_cross_entropy
 from .regproxy_ops import neighbour_affinity, region_proxy_logits
 
 __all__ = ["RegionProxyHead"]
-
-
-class _ConvNormAct(nn.Module):
-    """``act(bn(conv x))`` with mmcv ``ConvModule`` names (no conv bias when normed)."""
-
-    def __init__(
-        self, cin: int, cout: int, kernel: int, *, groups: int = 1, norm: str = "", act: bool
-    ) -> None:
-        super().__init__()
-        bn = get_norm(norm, cout)
-        self.conv = nn.Conv2d(
-            cin, cout, kernel, padding=kernel // 2, groups=groups, bias=bn is None
-        )
-        self.bn = bn if bn is not None else nn.Identity()
-        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
-        # mmcv ConvModule's init: Kaiming normal (fan_out, ReLU gain), zero bias.
-        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
-        if self.conv.bias is not None:
-            nn.init.zeros_(self.conv.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Tensor[B, cin, H, W] -> Tensor[B, cout, H, W]."""
-        return self.act(self.bn(self.conv(x)))
 
 
 class _DepthwiseSeparable(nn.Module):
@@ -50,8 +26,8 @@ class _DepthwiseSeparable(nn.Module):
 
     def __init__(self, cin: int, cout: int, norm: str) -> None:
         super().__init__()
-        self.depthwise_conv = _ConvNormAct(cin, cin, 3, groups=cin, norm=norm, act=True)
-        self.pointwise_conv = _ConvNormAct(cin, cout, 1, norm=norm, act=True)
+        self.depthwise_conv = ConvModule(cin, cin, 3, groups=cin, norm=norm, act=True)
+        self.pointwise_conv = ConvModule(cin, cout, 1, norm=norm, act=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Tensor[B, cin, H, W] -> Tensor[B, cout, H, W]."""
@@ -107,7 +83,7 @@ class RegionProxyHead(nn.Module):
         num_weights = 9 * self.region_res[0] * self.region_res[1]
         self.affinity_head = nn.Sequential(
             _DepthwiseSeparable(mid_channels, channels, norm),
-            _ConvNormAct(channels, num_weights, 1, act=False),
+            ConvModule(channels, num_weights, 1, act=False),
         )
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -141,10 +117,5 @@ class RegionProxyHead(nn.Module):
             ``{"loss_sem_seg": scalar}``. The mean runs over all pixels, ignored ones counting
             as 0, like mmseg 0.17's ``CrossEntropyLoss`` (no ``avg_non_ignore`` there yet).
         """
-        logits = F.interpolate(
-            logits, size=targets.shape[-2:], mode="bilinear", align_corners=False
-        )
-        loss = F.cross_entropy(
-            logits.float(), targets, ignore_index=self.ignore_value, reduction="none"
-        )
-        return {"loss_sem_seg": loss.mean() * self.loss_weight}
+        loss = sem_seg_cross_entropy(logits, targets, ignore_value=self.ignore_value)
+        return {"loss_sem_seg": loss * self.loss_weight}
