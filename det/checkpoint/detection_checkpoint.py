@@ -39,6 +39,7 @@ __all__ = ["CONVERTERS", "DetectionCheckpointer"]
 CONVERTERS: tuple[str, ...] = (
     "det.checkpoint.eva02_pretrained:maybe_convert_eva02_mim",
     "det.checkpoint.timm_vit_pretrained:maybe_convert_timm_vit",
+    "det.checkpoint.beit_pretrained:maybe_convert_beit",
 )
 
 _D2_PREFIX = "detectron2://"

@@ -1,6 +1,7 @@
 """Backbones: the EVA-02 ViT, the ViTDet (MAE) ViT and the simple feature pyramid."""
 
 from .backbone import Backbone
+from .beit import BEiT
 from .four_scale_neck import FourScaleNeck
 from .lr_decay import get_vit_lr_decay_rate
 from .mlp import Mlp
@@ -22,6 +23,7 @@ from .vit_mae import ViTMAE
 from .window import window_partition, window_unpartition
 
 __all__ = [
+    "BEiT",
     "Backbone",
     "FourScaleNeck",
     "HybridPatchEmbed",
