@@ -57,10 +57,11 @@ def build_mmseg_semseg_augmentation(
     ratio_range: tuple[float, float] = (0.5, 2.0),
     cat_max_ratio: float = 0.75,
     ignore_label: int = 255,
+    scale: tuple[int, int] | None = None,
 ) -> list[T.Augmentation]:
     """The mmseg training pipeline of EVA / ViT-Adapter Mask2Former (semantic segmentation).
 
-    ``ResizeRatioRange(scale=(4 * crop, crop), ratio_range)`` -> ``RandomCrop`` (crop x crop,
+    ``ResizeRatioRange(scale, ratio_range)`` -> ``RandomCrop`` (crop x crop,
     ``cat_max_ratio``) -> ``RandomFlip(p=0.5)`` -> ``PhotometricDistortion``.
 
     Args:
@@ -69,9 +70,13 @@ def build_mmseg_semseg_augmentation(
         ratio_range: scale jitter range.
         cat_max_ratio: max share of one category in a crop (1.0 disables the constraint).
         ignore_label: label excluded from the category count.
+        scale: mmseg ``img_scale`` (long, short) before the jitter; default (4 * crop, crop)
+            (PASCAL-Context uses (520, 520)).
     """
+    if scale is None:
+        scale = (4 * crop_size, crop_size)
     return [
-        T.ResizeRatioRange(scale=(4 * crop_size, crop_size), ratio_range=ratio_range),
+        T.ResizeRatioRange(scale=tuple(scale), ratio_range=ratio_range),
         T.RandomCrop_CategoryAreaConstraint(
             crop_type="absolute",
             crop_size=(crop_size, crop_size),
@@ -83,15 +88,20 @@ def build_mmseg_semseg_augmentation(
     ]
 
 
-def build_mmseg_semseg_test_augmentation(crop_size: int, size_divisor: int = 32):
-    """mmseg single-scale test resize: keep-ratio to (4 * crop, crop), then each side up to a
-    multiple of ``size_divisor``.
+def build_mmseg_semseg_test_augmentation(
+    crop_size: int, size_divisor: int = 32, scale: tuple[int, int] | None = None
+):
+    """mmseg single-scale test resize: keep-ratio to ``scale`` (default (4 * crop, crop)), then
+    each side up to a multiple of ``size_divisor``.
 
     Args:
         crop_size: the training crop side; the short side becomes this (long side <= 4x).
         size_divisor: round sides up to a multiple of this.
+        scale: mmseg test ``img_scale`` (long side limit, short side), e.g. (4096, 520) for
+            PASCAL-Context; overrides the crop-derived default.
     """
+    long_side, short_side = scale if scale is not None else (4 * crop_size, crop_size)
     return [
-        T.ResizeShortestEdge(short_edge_length=crop_size, max_size=4 * crop_size),
+        T.ResizeShortestEdge(short_edge_length=short_side, max_size=long_side),
         T.ResizeToMultiple(size_divisor=size_divisor),
     ]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from det.config import LazyConfig, instantiate
-from det.modeling.backbone import TimmViT, ViTAdapter
+from det.modeling.backbone import BEiT, TimmViT, ViTAdapter
 from det.modeling.meta_arch import EncoderDecoder
 from det.modeling.segmentation import FCNHead, UPerHead
 
@@ -141,6 +141,7 @@ def test_every_config_is_covered():
         os.path.relpath(p, CONFIG_DIR) for p in glob.glob(os.path.join(CONFIG_DIR, "*", "*.py"))
     )
     expected = [f"ade20k/{n}.py" for n in CARDS] + [DEMO, "common/upernet_vit_adapter.py"]
+    expected += [f"{n}.py" for n in BEIT_CARDS] + ["common/upernet_beit_adapter.py"]
     assert found == sorted(expected)
 
 
@@ -240,3 +241,116 @@ def test_demo_trains_and_evaluates_on_cpu(tmp_path):
     assert miou > 70.0, log[-3000:]
     assert re.search(r"\|\s*aAcc\s*\|\s*mIoU\s*\|\s*mAcc\s*\|", log), log[-3000:]
     assert os.path.isfile(tmp_path / "out" / "model_final.pth")
+
+
+# BEiT-L adapter cards: (crop, classes, iterations, window stride, train / test dataset,
+# train resize scale (None: 4 x crop), #Param M)
+BEIT_CARDS = {
+    "ade20k/upernet_beit_adapter_large_640_160k_ade20k": (
+        640,
+        150,
+        160000,
+        426,
+        "ade20k_sem_seg_val",
+        None,
+        451,
+    ),
+    "coco_stuff164k/upernet_beit_adapter_large_640_80k_cocostuff164k": (
+        640,
+        171,
+        80000,
+        426,
+        "coco_2017_val_stuff_sem_seg",
+        None,
+        451,
+    ),
+    "coco_stuff10k/upernet_beit_adapter_large_512_80k_cocostuff10k": (
+        512,
+        171,
+        80000,
+        341,
+        "coco_stuff_10k_sem_seg_test",
+        None,
+        451,
+    ),
+    "pascal_context/upernet_beit_adapter_large_480_80k_pascal_context_59": (
+        480,
+        59,
+        80000,
+        320,
+        "pascal_context_59_sem_seg_val",
+        (520, 520),
+        451,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BEIT_CARDS))
+def test_beit_adapter_card_values(name):
+    crop, classes, iters, stride, test_set, scale, _ = BEIT_CARDS[name]
+    cfg = _load(f"{name}.py")
+    vit, adapter = cfg.model.backbone.vit, cfg.model.backbone
+    assert (vit.embed_dim, vit.depth, vit.num_heads, vit.img_size) == (1024, 24, 16, crop)
+    assert vit.use_rel_pos_bias and not vit.use_abs_pos_emb and vit.init_values == 1e-6
+    assert vit.drop_path_rate == 0.3 and vit.use_act_checkpoint and adapter.with_cp
+    assert adapter.init_values == 1e-6 and adapter.drop_path_rate == 0.3
+    assert (adapter.deform_num_heads, adapter.deform_ratio) == (16, 0.5)
+    assert [list(s) for s in adapter.interaction_indexes] == SPANS24
+    head, aux = cfg.model.decode_head, cfg.model.auxiliary_head
+    assert (head.channels, head.num_classes, aux.num_classes) == (1024, classes, classes)
+    assert list(head.in_channels) == [1024] * 4 and aux.in_channels == 1024
+    assert tuple(cfg.model.inference.crop_size) == (crop, crop)
+    assert tuple(cfg.model.inference.stride) == (stride, stride)
+    augs = cfg.dataloader.train.mapper.augmentations
+    assert augs.crop_size == crop and cfg.dataloader.train.mapper.num_classes == classes
+    assert augs.get("scale") == scale
+    assert cfg.dataloader.test.dataset.names == test_set
+    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay) == (2e-5, 0.05)
+    assert cfg.optimizer.params.layer_decay_rate == 0.9
+    assert cfg.optimizer.params.num_layers == 24
+    assert cfg.train.max_iter == iters and not cfg.train.amp.enabled
+    assert cfg.train.eval_period == (16000 if iters == 160000 else 8000)
+    assert cfg.lr_multiplier.warmup_length == 1500 / iters
+
+
+@pytest.mark.parametrize("name", sorted(BEIT_CARDS))
+def test_beit_adapter_card_parameter_count(name):
+    cfg = _load(f"{name}.py")
+    with torch.device("meta"):
+        model = instantiate(cfg.model)
+    assert isinstance(model.backbone.vit, BEiT)
+    assert model.backbone.vit.blocks[0].attn.grid == (BEIT_CARDS[name][0] // 16,) * 2
+    millions = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(millions - BEIT_CARDS[name][-1]) < 0.01 * BEIT_CARDS[name][-1] + 0.5, millions
+
+
+def test_beit_adapter_card_trains_and_slides_when_shrunk():
+    """The real card, narrowed: small batches pad up to the fixed rel-pos grid, slide windows
+    keep it, and the losses reach every part."""
+    cfg = _load("ade20k/upernet_beit_adapter_large_640_160k_ade20k.py")
+    vit = cfg.model.backbone.vit
+    vit.update(img_size=64, embed_dim=32, depth=4, num_heads=2, use_act_checkpoint=False)
+    cfg.model.backbone.update(
+        interaction_indexes=[[0, 0], [1, 1], [2, 2], [3, 3]],
+        deform_num_heads=2,
+        with_cp=False,
+        norm="BN",
+    )
+    cfg.model.decode_head.update(in_channels=[32] * 4, channels=16, num_classes=5, norm="BN")
+    cfg.model.auxiliary_head.update(in_channels=32, channels=8, norm="BN")
+    cfg.model.inference.update(crop_size=(64, 64), stride=(43, 43))
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    batch = [
+        {"image": torch.rand(3, 48, 64) * 255, "sem_seg": torch.randint(0, 5, (48, 64))},
+        {"image": torch.rand(3, 64, 40) * 255, "sem_seg": torch.randint(0, 5, (64, 40))},
+    ]
+    losses = model(batch)
+    assert set(losses) == {"loss_sem_seg", "loss_aux"}
+    sum(losses.values()).backward()
+    table = model.backbone.vit.blocks[0].attn.relative_position_bias_table
+    assert table.grad is not None and table.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        out = model([{"image": torch.rand(3, 64, 96) * 255, "height": 64, "width": 96}])
+    assert out[0]["sem_seg"].shape == (5, 64, 96)

@@ -404,6 +404,17 @@ class BEiT(Backbone):
         return self.patch_size
 
     @property
+    def padding_constraints(self) -> dict[str, int]:
+        """``square_size`` = img_size when the position tables fix the grid (relative bias, or
+        an absolute embedding that is not interpolated): batches smaller than the crop are
+        padded up to it, as mmseg's ``Pad(size=crop_size)`` does."""
+        fixed = self.rel_pos_bias is not None or self.blocks[0].attn.grid is not None
+        fixed = fixed or (self.pos_embed is not None and not self.interpolate_pos_embed)
+        if fixed and self.grid[0] == self.grid[1]:
+            return {"square_size": self.grid[0] * self.patch_size}
+        return {}
+
+    @property
     def num_prefix_tokens(self) -> int:
         """P = 1: the cls token precedes the patch tokens in the blocks' input."""
         return 1
