@@ -40,6 +40,7 @@ CONVERTERS: tuple[str, ...] = (
     "det.checkpoint.eva02_pretrained:maybe_convert_eva02_mim",
     "det.checkpoint.timm_vit_pretrained:maybe_convert_timm_vit",
     "det.checkpoint.beit_pretrained:maybe_convert_beit",
+    "det.checkpoint.mmseg_released:maybe_convert_mmseg_release",
 )
 
 _D2_PREFIX = "detectron2://"
