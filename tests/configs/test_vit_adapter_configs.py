@@ -142,6 +142,7 @@ def test_every_config_is_covered():
     )
     expected = [f"ade20k/{n}.py" for n in CARDS] + [DEMO, "common/upernet_vit_adapter.py"]
     expected += [f"{n}.py" for n in BEIT_CARDS] + ["common/upernet_beit_adapter.py"]
+    expected += [f"{n}.py" for n in M2F_CARDS] + ["common/mask2former_beit_adapter.py"]
     assert found == sorted(expected)
 
 
@@ -354,3 +355,71 @@ def test_beit_adapter_card_trains_and_slides_when_shrunk():
     with torch.no_grad():
         out = model([{"image": torch.rand(3, 64, 96) * 255, "height": 64, "width": 96}])
     assert out[0]["sem_seg"].shape == (5, 64, 96)
+
+
+# BEiT-L adapter + Mask2Former cards: (crop, classes, queries, iterations, stride, test set,
+# with_cp, #Param M)
+M2F_CARDS = {
+    "ade20k/mask2former_beit_adapter_large_640_160k_ade20k_ss": (
+        640,
+        150,
+        100,
+        160000,
+        426,
+        "ade20k_sem_seg_val",
+        False,
+        568,
+    ),
+    "ade20k/mask2former_beit_adapter_large_896_80k_ade20k_ss": (
+        896,
+        150,
+        200,
+        80000,
+        512,
+        "ade20k_sem_seg_val",
+        True,
+        571,
+    ),
+    "coco_stuff164k/mask2former_beit_adapter_large_896_80k_cocostuff164k_ss": (
+        896,
+        171,
+        200,
+        80000,
+        512,
+        "coco_2017_val_stuff_sem_seg",
+        True,
+        571,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(M2F_CARDS))
+def test_mask2former_adapter_card(name):
+    crop, classes, queries, iters, stride, test_set, cp, params = M2F_CARDS[name]
+    cfg = _load(f"{name}.py")
+    vit, adapter = cfg.model.backbone.vit, cfg.model.backbone
+    assert (vit.embed_dim, vit.depth, vit.img_size, vit.init_values) == (1024, 24, crop, 1e-6)
+    assert vit.use_rel_pos_bias and not vit.use_abs_pos_emb and vit.drop_path_rate == 0.3
+    assert adapter.init_values == 1e-6 and adapter.with_cp == cp == vit.use_act_checkpoint
+    assert [list(s) for s in adapter.interaction_indexes] == SPANS24
+    predictor = cfg.model.sem_seg_head.predictor
+    assert (predictor.num_classes, predictor.num_queries, predictor.dec_layers) == (
+        classes,
+        queries,
+        9,
+    )
+    assert (predictor.hidden_dim, predictor.nheads, predictor.dim_feedforward) == (1024, 32, 4096)
+    decoder = cfg.model.sem_seg_head.pixel_decoder
+    assert (decoder.transformer_nheads, decoder.transformer_enc_layers) == (32, 6)
+    assert tuple(cfg.model.inference.stride) == (stride, stride)
+    assert cfg.dataloader.train.mapper.augmentations.crop_size == crop
+    assert cfg.dataloader.train.total_batch_size == 16
+    assert cfg.dataloader.test.dataset.names == test_set
+    assert (cfg.optimizer.lr, cfg.optimizer.params.layer_decay_rate) == (2e-5, 0.9)
+    assert len(cfg.optimizer.params.layer0_prefixes) == 5
+    assert cfg.train.max_iter == iters and not cfg.train.amp.enabled
+    assert cfg.lr_multiplier.warmup_length == 1500 / iters
+    with torch.device("meta"):
+        model = instantiate(cfg.model)
+    millions = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(millions - params) < 0.01 * params + 0.5, millions
