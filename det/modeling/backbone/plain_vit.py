@@ -37,6 +37,8 @@ class PlainViT(Backbone):
         use_act_checkpoint: recompute each block in the backward pass
             (``torch.utils.checkpoint``, non-reentrant); parameter names do not change.
         out_feature: name of the output feature.
+        out_indices: instead of the single last map, output the maps after these blocks
+            (0-based) as ``b{i}`` (the BEiT-style UperNet input of EVA-02's segmentation).
     """
 
     blocks: nn.ModuleList
@@ -53,8 +55,10 @@ class PlainViT(Backbone):
         pretrain_use_cls_token: bool,
         use_act_checkpoint: bool,
         out_feature: str,
+        out_indices: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        self.out_indices = tuple(out_indices) if out_indices is not None else None
         self.img_size = img_size
         self.patch_size = patch_size
         self.embed_dim = embed_dim
@@ -125,7 +129,22 @@ class PlainViT(Backbone):
             )
             blocks.append(block)
         self.blocks = nn.ModuleList(blocks)
+        self._set_out_indices()
         self._init_weights()
+
+    def _set_out_indices(self) -> None:
+        if self.out_indices is None:
+            return
+        depth = len(self.blocks)
+        bad = [i for i in self.out_indices if not 0 <= i < depth]
+        if bad or not self.out_indices:
+            raise ValueError(
+                f"{type(self).__name__}: out_indices={list(self.out_indices)} must be non-empty "
+                f"block indexes in [0, {depth - 1}] (depth={depth}); got {bad or 'none'}"
+            )
+        self._out_features = [f"b{i}" for i in self.out_indices]
+        self._out_feature_channels = dict.fromkeys(self._out_features, self.embed_dim)
+        self._out_feature_strides = dict.fromkeys(self._out_features, self.patch_size)
 
     def _init_weights(self) -> None:
         if self.pos_embed is not None:
@@ -139,16 +158,22 @@ class PlainViT(Backbone):
             x (Tensor[B, in_chans, H, W]): normalized images, H and W multiples of patch_size.
 
         Returns:
-            ``{out_feature: Tensor[B, embed_dim, H / patch_size, W / patch_size]}``.
+            ``{out_feature: Tensor[B, embed_dim, H / patch_size, W / patch_size]}``, or with
+            ``out_indices`` one such map ``b{i}`` per listed block.
         """
         x = self.patch_embed(x)
         if self.pos_embed is not None:
             x = x + get_abs_pos(self.pos_embed, self.pretrain_use_cls_token, x.shape[1:3])
-        for block in self.blocks:
+        outputs = {}
+        for i, block in enumerate(self.blocks):
             if self.use_act_checkpoint and torch.is_grad_enabled():
                 x = checkpoint(block, x, use_reentrant=False)
             else:
                 x = block(x)
+            if self.out_indices is not None and i in self.out_indices:
+                outputs[f"b{i}"] = x.permute(0, 3, 1, 2)
+        if self.out_indices is not None:
+            return outputs
         return {self._out_features[0]: x.permute(0, 3, 1, 2)}
 
 

@@ -55,6 +55,7 @@ class ViT(PlainViT):
         pretrain_img_size: image side of pretraining (sets the position-embedding grid).
         pretrain_use_cls_token: the position embedding has a cls-token slot.
         out_feature: output feature name.
+        out_indices: output the maps after these blocks as ``b{i}`` instead (EVA-02 UperNet).
         xattn: attention through ``F.scaled_dot_product_attention`` (fused flash /
             memory-efficient kernels, the role xformers played in the fork); False computes the
             explicit softmax attention matrix. See :class:`RopeAttention`.
@@ -85,6 +86,7 @@ class ViT(PlainViT):
         pretrain_use_cls_token: bool = True,
         out_feature: str = "last_feat",
         xattn: bool = True,
+        out_indices: Sequence[int] | None = None,
     ) -> None:
         if use_rel_pos:
             raise ValueError(
@@ -107,6 +109,7 @@ class ViT(PlainViT):
             pretrain_use_cls_token=pretrain_use_cls_token,
             use_act_checkpoint=use_act_checkpoint,
             out_feature=out_feature,
+            out_indices=out_indices,
         )
         grid = img_size // patch_size
         self.rope_win = VisionRotaryEmbeddingFast(
@@ -136,3 +139,10 @@ class ViT(PlainViT):
             make_attn=make_attn,
             make_mlp=lambda: SwiGLU(embed_dim, hidden, norm_layer=norm_layer),
         )
+
+    @property
+    def padding_constraints(self) -> dict[str, int]:
+        """``square_size`` = img_size: the global RoPE table is built for that grid, so a smaller
+        batch (or sliding window) is padded up to it. Feature pyramids around the ViT set
+        their own constraints."""
+        return {"square_size": self.img_size}
