@@ -1,5 +1,5 @@
-"""Load the seeds' released mmseg segmentors (ViT-Adapter, EVA-01, CAE, BEiT-style UperNets) into
-det's :class:`EncoderDecoder` / :class:`MaskFormer`.
+"""Load the seeds' released mmseg segmentors (ViT-Adapter, EVA-01, CAE, BEiT-style UperNets,
+RegionProxy) into det's :class:`EncoderDecoder` / :class:`MaskFormer`.
 
 The releases are mmseg checkpoints: ``{"meta": ..., "state_dict": {backbone.*, decode_head.*,
 auxiliary_head.*}}`` (``.pth`` or ``.pth.tar``). det keeps mmseg's module names wherever the module
@@ -10,6 +10,8 @@ is the same, so the map is short and explicit:
   ViT: BEiT / EVA-01 / DeiT) becomes ``backbone.vit.X``;
 * backbone inside a :class:`FourScaleNeck` (BEiT / CAE / EVA-02 UperNet): ``backbone.fpn{1..4}``
   keep their names, the ViT's ``backbone.X`` becomes ``backbone.net.X``;
+* a bare :class:`TimmViT` backbone (RegionProxy): mmseg's ``VisionTransformer`` names become
+  timm's (:mod:`det.checkpoint.mmseg_vit`), the head's ``decode_head.*`` names are det's;
 * UperNet / FCN heads (``decode_head.*``, ``auxiliary_head.*``): identical names;
 * the mmdet-style Mask2Former head (ViT-Adapter / EVA-01) onto det's ``sem_seg_head``: the table
   :data:`_MASK2FORMER_RULES` (spec ``mask2former_semseg.md`` Sec. 5.4, item 19).
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 from det.checkpoint.checkpointer import CheckpointError
+from det.checkpoint.mmseg_vit import mmseg_vit_key_to_timm
 
 __all__ = ["MMSegCheckpointError", "MMSegLoadReport", "maybe_convert_mmseg_release"]
 
@@ -89,6 +92,8 @@ _FAMILY_HINTS = (
     ("auxiliary_head.convs.", "UperNet / FCN with an auxiliary FCN head"),
     ("backbone.interactions.", "ViT-Adapter backbone"),
     ("backbone.fpn1.", "BEiT-style ViT with the four-scale neck"),
+    ("decode_head.affinity_head.", "RegionProxy"),
+    ("backbone.layers.", "mmseg VisionTransformer backbone"),
 )
 
 
@@ -149,7 +154,7 @@ def _family(keys) -> str:
 
 
 def _backbone_key(key: str, backbone: nn.Module) -> str:
-    from det.modeling.backbone import FourScaleNeck, ViTAdapter
+    from det.modeling.backbone import FourScaleNeck, TimmViT, ViTAdapter
 
     rest = key[len("backbone.") :]
     first = rest.split(".", 1)[0]
@@ -159,6 +164,8 @@ def _backbone_key(key: str, backbone: nn.Module) -> str:
         return key if first in own else f"backbone.vit.{rest}"
     if isinstance(backbone, FourScaleNeck):
         return key if first.startswith("fpn") else f"backbone.net.{rest}"
+    if isinstance(backbone, TimmViT):  # RegionProxy: mmseg's VisionTransformer names
+        return f"backbone.{mmseg_vit_key_to_timm(rest)}"
     return key
 
 

@@ -8,7 +8,10 @@ identical to :class:`TimmViT`'s), the final ``norm`` and ``head`` (+ ``head_dist
 table below; the classification head is dropped, the final norm is loaded only where the model
 applies one (``final_norm``), the cls / dist tokens only where the model has them, and the
 position grid is resized bicubically to the model's ``pretrain_img_size // patch_size`` grid.
-A checkpoint of another backbone raises an error listing the key groups that do not fit.
+The same ViTs written by mmseg's ``vit2mmseg`` converter (RegionProxy's AugReg files:
+``layers.*.ln1``, ``attn.attn.in_proj_*``, ...) are renamed to timm's layout first
+(:mod:`det.checkpoint.mmseg_vit`). A checkpoint of another backbone raises an error listing the
+key groups that do not fit.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch import nn
 
 from det.checkpoint.checkpointer import CheckpointError
 from det.checkpoint.eva02_pretrained import unwrap_state_dict
+from det.checkpoint.mmseg_vit import is_mmseg_vit_state_dict, mmseg_vit_to_timm
 from det.modeling.backbone.pos_embed import resize_pos_embed_grid
 from det.modeling.backbone.timm_hybrid import HybridPatchEmbed
 from det.modeling.backbone.timm_vit import TimmViT
@@ -121,6 +125,9 @@ def maybe_convert_timm_vit(
             width or depth, a cls / dist token or CNN stem the model needs but the file lacks).
     """
     flat = unwrap_state_dict(state_dict)
+    mmseg_layout = is_mmseg_vit_state_dict(flat)
+    if mmseg_layout:
+        flat = mmseg_vit_to_timm(flat)
     if not _looks_like_timm_vit(flat):
         return None
     found = [(n, m) for n, m in model.named_modules() if isinstance(m, TimmViT)]
@@ -137,6 +144,8 @@ def maybe_convert_timm_vit(
     prefix = f"{target}." if target else ""
     vit_state = vit.state_dict()
     report = TimmViTLoadReport(target=target)
+    if mmseg_layout:
+        report.converted.append("mmseg VisionTransformer names (layers.*.ln1, ...) -> timm's")
     out: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
     mismatched: list[str] = []

@@ -1,6 +1,6 @@
-"""Released mmseg segmentors (ViT-Adapter, EVA-01, CAE) into det's cards: the published key names
-map onto every det tensor, values survive the DetectionCheckpointer, and a release of another
-family is an error that names it."""
+"""Released mmseg segmentors (ViT-Adapter, EVA-01, CAE, RegionProxy) into det's cards: the
+published key names map onto every det tensor, values survive the DetectionCheckpointer, and a
+release of another family is an error that names it."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ CASES = {
     ),
     "upernet_cae_base_12_512_slide_160k_ade20k": (
         "projects/CAE/configs/ade20k/upernet_cae_base_12_512_slide_160k_ade20k_pt1600ep_1e-4.py"
+    ),
+    "regproxy_t16_ade20k": (
+        "projects/RegionProxy/configs/ade20k/"
+        "regproxy-t16-sub4+implicit-mid-4+512x512+160k+adamw-poly+ade20k.py"
+    ),
+    "regproxy_b16_cityscapes": (
+        "projects/RegionProxy/configs/cityscapes/"
+        "regproxy-b16-sub4+implicit-mid-2+768x768+80k+adamw-cr+cityscapes.py"
     ),
 }
 
@@ -83,6 +91,9 @@ def test_another_family_is_an_error_naming_it():
         maybe_convert_mmseg_release(
             _release("upernet_cae_base_12_512_slide_160k_ade20k", upernet), m2f
         )
+    regproxy = _meta_model(CASES["regproxy_t16_ade20k"])
+    with pytest.raises(MMSegCheckpointError, match="looks like: RegionProxy"):
+        maybe_convert_mmseg_release(_release("regproxy_t16_ade20k", regproxy), upernet)
     assert maybe_convert_mmseg_release({"backbone.x": torch.zeros(1)}, upernet) is None
     assert (
         maybe_convert_mmseg_release(

@@ -168,3 +168,58 @@ def test_other_size_and_not_applicable() -> None:
         maybe_convert_timm_vit(
             _meta_checkpoint("deit_base_patch16_224"), _published_vit("base", use_dist_token=True)
         )
+
+
+class _MMSegViT(torch.nn.Module):
+    """mmseg 0.17's VisionTransformer layout on torch's own MultiheadAttention (the module mmcv
+    wraps), for the vit2mmseg-file test: module names are the file's key names."""
+
+    def __init__(self, dim: int = 32, depth: int = 2, heads: int = 2, grid: int = 4) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.patch_embed = nn.Module()
+        self.patch_embed.projection = nn.Conv2d(3, dim, 16, 16)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.randn(1, 1 + grid * grid, dim))
+        self.layers = nn.ModuleList()
+        for _ in range(depth):
+            layer = nn.Module()
+            layer.ln1, layer.ln2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
+            layer.attn = nn.Module()
+            layer.attn.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+            layer.ffn = nn.Module()
+            layer.ffn.layers = nn.Sequential(
+                nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU()), nn.Linear(4 * dim, dim)
+            )
+            self.layers.append(layer)
+        self.ln1 = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed.projection(x)
+        b, c, h, w = x.shape
+        x = torch.cat([self.cls_token.expand(b, -1, -1), x.flatten(2).transpose(1, 2)], 1)
+        x = x + self.pos_embed
+        for layer in self.layers:
+            y = layer.ln1(x)
+            x = x + layer.attn.attn(y, y, y, need_weights=False)[0]
+            x = x + layer.ffn.layers(layer.ln2(x))
+        x = self.ln1(x)
+        return x[:, 1:].transpose(1, 2).reshape(b, c, h, w)
+
+
+def test_vit2mmseg_file_loads_and_computes_the_same(tmp_path) -> None:
+    """RegionProxy's AugReg files are in mmseg's layout: renamed on load, same features."""
+    torch.manual_seed(0)
+    ref = _MMSegViT().eval()
+    path = tmp_path / "vit_tiny_p16_mmseg.pth"
+    torch.save(ref.state_dict(), path)
+    model = TimmViT(
+        patch_size=16, embed_dim=32, depth=2, num_heads=2, pretrain_img_size=64, final_norm=True
+    ).eval()
+    DetectionCheckpointer(model).load(str(path))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)["b1"], ref(x), rtol=1e-5, atol=1e-5)
+    _, report = maybe_convert_timm_vit(ref.state_dict(), model)
+    assert "mmseg VisionTransformer names" in str(report)
+    assert len(report.loaded) == len(model.state_dict())
