@@ -17,8 +17,10 @@ is the same, so the map is short and explicit:
   :data:`_MASK2FORMER_RULES` (spec ``mask2former_semseg.md`` Sec. 5.4, item 19).
 
 Index buffers are dropped (rebuilt); a relative position table of another grid is resized as at
-pre-training load. Anything else that does not fit raises an error naming the family the file
-looks like and the key groups that differ.
+pre-training load; a class head for another number of classes (fine-tuning from a release of
+another dataset, e.g. Cityscapes from Mapillary) is skipped and keeps its initialization.
+Anything else that does not fit raises an error naming the family the file looks like and the
+key groups that differ.
 """
 
 from __future__ import annotations
@@ -84,6 +86,14 @@ _MASK2FORMER_RULES: tuple[tuple[str, str], ...] = (
     (r"^decode_head\.mask_embed\.4\.", rf"{_PR}mask_embed.layers.2."),
 )
 _COMPILED = tuple((re.compile(p), r) for p, r in _MASK2FORMER_RULES)
+
+# Per-class output layers: a release for another class count loads without them.
+_CLASS_HEADS = (
+    "sem_seg_head.predictor.class_embed.",
+    "decode_head.conv_seg.",
+    "auxiliary_head.conv_seg.",
+    "decode_head.mlp.0.0.",
+)
 
 # What a decode head's keys say about the family that trained it.
 _FAMILY_HINTS = (
@@ -228,6 +238,7 @@ def maybe_convert_mmseg_release(
     out: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
     mismatched: list[str] = []
+    fresh: set[str] = set()
     for key, value in flat.items():
         reason = _drop_reason(key, is_maskformer, target)
         if reason is not None:
@@ -246,12 +257,18 @@ def maybe_convert_mmseg_release(
             note = f"relative position tables resized to the {beit.grid} grid"
             if note not in report.converted:
                 report.converted.append(note)
+        if value.shape != target[name].shape and name.startswith(_CLASS_HEADS):
+            # Fine-tuning from another dataset's release (Cityscapes from Mapillary): the
+            # classifier keeps its initialization, as mmcv's ``load_from`` skips it.
+            report.dropped[key] = "class head for another number of classes (kept fresh)"
+            fresh.add(name)
+            continue
         if value.shape != target[name].shape:
             mismatched.append(f"{key} {tuple(value.shape)} vs {name} {tuple(target[name].shape)}")
             continue
         out[name] = value
         report.loaded.append(name)
-    missing = [k for k in target if k not in out]
+    missing = [k for k in target if k not in out and k not in fresh]
     if unexpected or missing or mismatched:
         raise MMSegCheckpointError(
             f"The released checkpoint (it looks like: {_family(flat)}) does not fit this "

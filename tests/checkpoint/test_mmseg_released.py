@@ -36,6 +36,10 @@ CASES = {
     "upernet_cae_base_12_512_slide_160k_ade20k": (
         "projects/CAE/configs/ade20k/upernet_cae_base_12_512_slide_160k_ade20k_pt1600ep_1e-4.py"
     ),
+    "mask2former_beit_adapter_large_896_80k_mapillary": (
+        "projects/ViTAdapter/configs/cityscapes/"
+        "mask2former_beit_adapter_large_896_80k_cityscapes_ss.py"
+    ),
     "regproxy_t16_ade20k": (
         "projects/RegionProxy/configs/ade20k/"
         "regproxy-t16-sub4+implicit-mid-4+512x512+160k+adamw-poly+ade20k.py"
@@ -101,6 +105,24 @@ def test_another_family_is_an_error_naming_it():
         )
         is None
     )
+
+
+def test_release_of_another_dataset_keeps_a_fresh_class_head():
+    """Cityscapes from the Mapillary release: 66 class rows in the file, 20 in the card."""
+    model = _meta_model(CASES["mask2former_beit_adapter_large_896_80k_mapillary"])
+    release = _release("mask2former_beit_adapter_large_896_80k_mapillary", model)
+    state = release["state_dict"]
+    state["decode_head.cls_embed.weight"] = torch.empty(66, 1024, device="meta")
+    state["decode_head.cls_embed.bias"] = torch.empty(66, device="meta")
+    loaded, report = maybe_convert_mmseg_release(release, model)
+    head = "sem_seg_head.predictor.class_embed."
+    assert {head + "weight", head + "bias"}.isdisjoint(loaded)
+    assert report.dropped["decode_head.cls_embed.weight"].startswith("class head for another")
+    assert len(loaded) == len(model.state_dict()) - 2
+    # Any other shape disagreement is still an error.
+    state["decode_head.query_embed.weight"] = torch.empty(7, 1024, device="meta")
+    with pytest.raises(MMSegCheckpointError, match="shape mismatch"):
+        maybe_convert_mmseg_release(release, model)
 
 
 def _tiny_cae():

@@ -143,6 +143,7 @@ def test_every_config_is_covered():
     expected = [f"ade20k/{n}.py" for n in CARDS] + [DEMO, "common/upernet_vit_adapter.py"]
     expected += [f"{n}.py" for n in BEIT_CARDS] + ["common/upernet_beit_adapter.py"]
     expected += [f"{n}.py" for n in M2F_CARDS] + ["common/mask2former_beit_adapter.py"]
+    expected += [f"{n}.py" for n in M2F_BASE_CARDS] + ["common/mask2former_beit_adapter_base.py"]
     assert found == sorted(expected)
 
 
@@ -390,6 +391,54 @@ M2F_CARDS = {
         True,
         571,
     ),
+    "coco_stuff10k/mask2former_beit_adapter_large_512_40k_cocostuff10k_ss": (
+        512,
+        171,
+        100,
+        40000,
+        341,
+        "coco_stuff_10k_sem_seg_test",
+        True,
+        568,
+    ),
+    "pascal_context/mask2former_beit_adapter_large_480_40k_pascal_context_59_ss": (
+        480,
+        59,
+        100,
+        40000,
+        320,
+        "pascal_context_59_sem_seg_val",
+        False,
+        568,
+    ),
+    "cityscapes/mask2former_beit_adapter_large_896_80k_cityscapes_ss": (
+        896,
+        19,
+        100,
+        80000,
+        512,
+        "cityscapes_fine_sem_seg_val",
+        True,
+        571,
+    ),
+}
+
+# ViT-Adapter-B (BEiT-B) + Mask2Former: (crop, classes, stride, test set, test scale)
+M2F_BASE_CARDS = {
+    "coco_stuff10k/mask2former_beit_adapter_base_512_40k_cocostuff10k_ss": (
+        512,
+        171,
+        341,
+        "coco_stuff_10k_sem_seg_test",
+        None,
+    ),
+    "pascal_context/mask2former_beit_adapter_base_480_40k_pascal_context_59_ss": (
+        480,
+        59,
+        320,
+        "pascal_context_59_sem_seg_val",
+        (4096, 520),
+    ),
 }
 
 
@@ -413,8 +462,9 @@ def test_mask2former_adapter_card(name):
     assert (decoder.transformer_nheads, decoder.transformer_enc_layers) == (32, 6)
     assert tuple(cfg.model.inference.stride) == (stride, stride)
     assert cfg.dataloader.train.mapper.augmentations.crop_size == crop
-    assert cfg.dataloader.train.total_batch_size == 16
+    assert cfg.dataloader.train.total_batch_size == (8 if "cityscapes" in name else 16)
     assert cfg.dataloader.test.dataset.names == test_set
+    assert cfg.dataloader.train.mapper.num_classes == classes
     assert (cfg.optimizer.lr, cfg.optimizer.params.layer_decay_rate) == (2e-5, 0.9)
     assert len(cfg.optimizer.params.layer0_prefixes) == 5
     assert cfg.train.max_iter == iters and not cfg.train.amp.enabled
@@ -423,3 +473,36 @@ def test_mask2former_adapter_card(name):
         model = instantiate(cfg.model)
     millions = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(millions - params) < 0.01 * params + 0.5, millions
+
+
+@pytest.mark.parametrize("name", sorted(M2F_BASE_CARDS))
+def test_mask2former_base_adapter_card(name):
+    crop, classes, stride, test_set, test_scale = M2F_BASE_CARDS[name]
+    cfg = _load(f"{name}.py")
+    vit, adapter = cfg.model.backbone.vit, cfg.model.backbone
+    assert (vit.embed_dim, vit.depth, vit.num_heads, vit.img_size) == (768, 12, 12, crop)
+    assert vit.drop_path_rate == 0.2 and vit.use_rel_pos_bias and vit.init_values == 1e-6
+    assert adapter.deform_num_heads == 12 and adapter.deform_ratio == 0.5
+    assert [list(s) for s in adapter.interaction_indexes] == [[0, 2], [3, 5], [6, 8], [9, 11]]
+    decoder = cfg.model.sem_seg_head.pixel_decoder
+    assert (decoder.conv_dim, decoder.transformer_nheads) == (256, 8)
+    assert decoder.transformer_dim_feedforward == 1024
+    predictor = cfg.model.sem_seg_head.predictor
+    assert (predictor.hidden_dim, predictor.nheads, predictor.dim_feedforward) == (256, 8, 2048)
+    assert (predictor.num_classes, predictor.num_queries, predictor.dec_layers) == (
+        classes,
+        100,
+        9,
+    )
+    assert tuple(cfg.model.inference.stride) == (stride, stride)
+    assert cfg.dataloader.test.dataset.names == test_set
+    assert cfg.dataloader.test.mapper.augmentations.get("scale") == (
+        list(test_scale) if test_scale else None
+    )
+    assert (cfg.optimizer.lr, cfg.optimizer.params.layer_decay_rate) == (3e-5, 0.95)
+    assert cfg.optimizer.params.num_layers == 12
+    assert cfg.train.max_iter == 40000 and cfg.train.eval_period == 4000
+    with torch.device("meta"):
+        model = instantiate(cfg.model)
+    millions = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(millions - 120) < 1.5, millions
