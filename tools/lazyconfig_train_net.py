@@ -30,6 +30,7 @@ from det.config import ConfigError, LazyConfig, instantiate, locate
 from det.engine import (
     AMPTrainer,
     SimpleTrainer,
+    apply_aug_test,
     check_train_config,
     create_ddp_model,
     default_argument_parser,
@@ -229,8 +230,10 @@ def load_config(args: argparse.Namespace) -> Any:
             f"{flags[0]} appears after the config overrides, where it would be read as an "
             "override; put all --flags before the key=value overrides."
         )
-    cfg = LazyConfig.load(args.config_file)
-    return LazyConfig.apply_overrides(cfg, args.opts)
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    if getattr(args, "aug_test", False):
+        apply_aug_test(cfg)
+    return cfg
 
 
 def _check_init_checkpoint(cfg: Any, args: argparse.Namespace) -> None:

@@ -5,6 +5,7 @@ training loop and ``launch`` do not.
 """
 
 from det.engine import hooks
+from det.engine.aug_test import MMSEG_AUG_TEST_RATIOS, apply_aug_test
 from det.engine.defaults import (
     check_train_config,
     comma_separated_choices,
@@ -26,6 +27,7 @@ from det.engine.launch import DEFAULT_TIMEOUT, launch
 from det.engine.train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
 __all__ = [
+    "MMSEG_AUG_TEST_RATIOS",
     "AMPTrainer",
     "BestCheckpointer",
     "CallbackHook",
@@ -39,6 +41,7 @@ __all__ = [
     "Predictor",
     "SimpleTrainer",
     "TrainerBase",
+    "apply_aug_test",
     "comma_separated_choices",
     "create_ddp_model",
     "default_argument_parser",

@@ -98,6 +98,12 @@ Processes started by torchrun or srun are detected from their environment; then 
         "then ignored); otherwise start from train.init_checkpoint",
     )
     parser.add_argument("--eval-only", action="store_true", help="perform evaluation only")
+    parser.add_argument(
+        "--aug-test",
+        action="store_true",
+        help="semantic segmentation: evaluate with mmseg's multi-scale (0.5-1.75) + flip test "
+        "instead of the card's single scale",
+    )
     parser.add_argument("--num-gpus", type=int, default=1, help="number of processes per machine")
     parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
     parser.add_argument(
