@@ -1,5 +1,5 @@
 """Demo: a tiny ViT-Adapter + UperNet on a synthetic ADE20K-layout dataset, trained and evaluated
-on CPU in a few minutes::
+on CPU in about two minutes::
 
     python tools/lazyconfig_train_net.py \\
         --config-file projects/ViTAdapter/configs/demo/upernet_tiny_synthetic_ade20k.py
@@ -55,12 +55,12 @@ model.inference.stride = (96, 96)
 optimizer.lr = 1e-3
 optimizer.params.layer_decay_rate = 1.0  # no pretrained ViT to protect
 
-train.max_iter = 300
-train.eval_period = 300
-train.checkpointer.period = 300
+train.max_iter = 150
+train.eval_period = 150
+train.checkpointer.period = 150
 train.log_period = 20
 train.amp.enabled = False
 train.device = "cpu"
 train.seed = 0
 train.output_dir = "./output/vit_adapter_upernet_demo"
-lr_multiplier.warmup_length = 20 / 300
+lr_multiplier.warmup_length = 20 / 150
