@@ -55,6 +55,12 @@ def _opt(cfg: Any, key: str, default: Any) -> Any:
     return default if value is None else value
 
 
+def _to_dict(node: Any) -> dict[str, Any]:
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return dict(node)
+
+
 def _ema_enabled(cfg: Any) -> bool:
     return bool(_opt(cfg, "train.model_ema.enabled", False))
 
@@ -144,6 +150,7 @@ def _make_trainer(cfg: Any, model: torch.nn.Module, loader: Any, optimizer: Any)
             optimizer,
             precision=str(_opt(cfg, "train.amp.precision", "float16")),
             clip_grad_norm=clip_norm,
+            grad_scaler_args=_to_dict(_opt(cfg, "train.amp.grad_scaler", {})),
         )
     return SimpleTrainer(model, loader, optimizer, clip_grad_norm=clip_norm)
 

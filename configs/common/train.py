@@ -13,6 +13,8 @@ train = dict(
         enabled=False,
         # "float16" (with a GradScaler, as EVA-02 trains) or "bfloat16" (no scaler needed).
         precision="float16",
+        # Keyword arguments of torch.amp.GradScaler (float16), e.g. dict(init_scale=512).
+        grad_scaler={},
     ),
     ddp=dict(  # options of DistributedDataParallel
         broadcast_buffers=False,

@@ -8,6 +8,7 @@ registered hooks in order, ``before_train``; then per iteration ``before_step``,
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import logging
 import math
 import time
@@ -384,12 +385,16 @@ class AMPTrainer(SimpleTrainer):
         log_grad_scaler: bool = False,
         async_write_metrics: bool = False,
         clip_grad_norm: float | None = None,
+        grad_scaler_args: Mapping[str, Any] | None = None,
     ):
         """Args:
         model, data_loader, optimizer, gather_metric_period, zero_grad_before_forward,
         async_write_metrics, clip_grad_norm: as in :class:`SimpleTrainer`.
         grad_scaler: scaler for float16 (default: a new ``torch.amp.GradScaler``); must be
             ``None`` for bfloat16.
+        grad_scaler_args: keyword arguments of the default scaler, e.g. ``{"init_scale":
+            512}`` for mmcv's ``fp16 = dict(loss_scale=dict(init_scale=512))``; ignored (with
+            a warning) for bfloat16.
         precision: ``torch.float16`` / ``torch.bfloat16`` or their names
             (``"float16"``, ``"fp16"``, ``"bfloat16"``, ``"bf16"``).
         log_grad_scaler: record the loss scale as ``[metric]grad_scaler`` each iteration.
@@ -409,8 +414,16 @@ class AMPTrainer(SimpleTrainer):
         if self.precision == torch.bfloat16:
             if grad_scaler is not None:
                 raise ValueError("bfloat16 training needs no GradScaler; pass grad_scaler=None.")
+            if grad_scaler_args:
+                # Cards set the scaler for their float16 recipe; a bf16 override keeps working.
+                logger.warning(
+                    f"bfloat16 training has no GradScaler; ignoring grad_scaler_args "
+                    f"{dict(grad_scaler_args)} (train.amp.grad_scaler)."
+                )
         elif grad_scaler is None:
-            grad_scaler = torch.amp.GradScaler(self.device_type)
+            grad_scaler = _make_grad_scaler(self.device_type, grad_scaler_args or {})
+        elif grad_scaler_args:
+            raise ValueError("Pass either grad_scaler or grad_scaler_args, not both.")
         self.grad_scaler = grad_scaler
         self.log_grad_scaler = log_grad_scaler
 
@@ -447,6 +460,17 @@ class AMPTrainer(SimpleTrainer):
         super().load_state_dict(state_dict)
         if self.grad_scaler is not None and "grad_scaler" in state_dict:
             self.grad_scaler.load_state_dict(state_dict["grad_scaler"])
+
+
+def _make_grad_scaler(device_type: str, args: Mapping[str, Any]) -> torch.amp.GradScaler:
+    accepted = set(inspect.signature(torch.amp.GradScaler).parameters) - {"device", "enabled"}
+    unknown = sorted(set(args) - accepted)
+    if unknown:
+        raise ValueError(
+            f"train.amp.grad_scaler: unknown keys {unknown}; torch.amp.GradScaler accepts "
+            f"{sorted(accepted)}."
+        )
+    return torch.amp.GradScaler(device_type, **args)
 
 
 _PRECISIONS = {

@@ -186,6 +186,8 @@ def test_card_values(name):
         assert cfg.optimizer.params.layer_decay_rate == ld
         assert cfg.optimizer.params.vit_prefix == "backbone.vit."
     assert cfg.train.max_iter == 160000 and cfg.train.amp.enabled == fp16
+    if fp16:  # ViT-Adapter's fp16 = dict(loss_scale=dict(init_scale=512))
+        assert dict(cfg.train.amp.grad_scaler) == {"init_scale": 512.0}
     assert cfg.lr_multiplier.warmup_length == 1500 / 160000
     assert cfg.lr_multiplier.warmup_ratio == 1e-6
 

@@ -130,6 +130,29 @@ def test_fp16_amp_uses_grad_scaler_and_saves_it():
     assert "[metric]grad_scaler" in trainer.storage.latest()
 
 
+def test_grad_scaler_args_configure_the_default_scaler():
+    model, optimizer, loader = _toy()
+    trainer = AMPTrainer(
+        model, loader, optimizer, precision="float16", grad_scaler_args={"init_scale": 512.0}
+    )
+    assert trainer.grad_scaler.get_scale() == 512.0
+    with pytest.raises(ValueError, match=r"unknown keys \['init_scael'\]"):
+        AMPTrainer(model, loader, optimizer, grad_scaler_args={"init_scael": 512.0})
+    with pytest.raises(ValueError, match="not both"):
+        AMPTrainer(
+            model,
+            loader,
+            optimizer,
+            grad_scaler=torch.amp.GradScaler("cpu"),
+            grad_scaler_args={"init_scale": 512.0},
+        )
+    # A card's float16 scaler settings do not stop a bfloat16 override.
+    bf16 = AMPTrainer(
+        model, loader, optimizer, precision="bf16", grad_scaler_args={"init_scale": 512.0}
+    )
+    assert bf16.grad_scaler is None
+
+
 def test_state_dict_round_trip():
     model, optimizer, loader = _toy()
     trainer = SimpleTrainer(model, loader, torch.optim.Adam(model.parameters(), lr=0.01))

@@ -258,3 +258,16 @@ def test_check_train_config_converts_integral_floats():
         cfg = OmegaConf.create({"train": {"max_iter": bad}})
         with pytest.raises(ConfigError, match="train.max_iter"):
             check_train_config(cfg)
+
+
+def test_amp_grad_scaler_args_reach_the_trainer(tool):
+    from omegaconf import OmegaConf
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    amp = {"enabled": True, "precision": "float16", "grad_scaler": {"init_scale": 512.0}}
+    cfg = OmegaConf.create({"train": {"amp": amp}})
+    assert tool._make_trainer(cfg, model, [], optimizer).grad_scaler.get_scale() == 512.0
+    # Configs written before the key existed get torch's default scale.
+    del cfg.train.amp.grad_scaler
+    assert tool._make_trainer(cfg, model, [], optimizer).grad_scaler.get_scale() == 65536.0

@@ -13,8 +13,9 @@ recipe). As given here: ViT-Adapter-T on DeiT-T, ADE20K, 512 crops, 160k iterati
 * optimizer: AdamW (0.9, 0.999), lr 12e-5, weight decay 0.01 except 1-D parameters and biases,
   mmseg's layer-wise lr decay 0.95 over 12 layers (adapter and heads at the top layer);
 * schedule: mmcv poly (power 1, min lr 0) with mmcv's linear warm-up of 1500 iterations from
-  1e-6; batch 16 (8 GPUs x 2); float16 AMP (ViT-Adapter's ``fp16``; its loss scale starts at 512,
-  torch's GradScaler at 65536 and adapts within a few steps).
+  1e-6; batch 16 (8 GPUs x 2); float16 AMP as ViT-Adapter's
+  ``fp16 = dict(loss_scale=dict(init_scale=512))``: a dynamic loss scale starting at 512
+  (``train.amp.grad_scaler``).
 
 Model cards in ``../ade20k/`` change the width, depth, lr and the pretrained file. Pretrained
 weights: ``train.init_checkpoint=/path/deit_tiny_patch16_224-a1311bcf.pth`` (the timm-layout
@@ -110,6 +111,7 @@ train = get_config("common/train.py").train
 train.max_iter = 160000
 train.amp.enabled = True
 train.amp.precision = "float16"
+train.amp.grad_scaler = dict(init_scale=512.0)
 train.checkpointer.period = 1000
 train.eval_period = 16000
 train.init_checkpoint = ""  # the ViT's timm-layout file, e.g. deit_tiny_patch16_224-a1311bcf.pth
