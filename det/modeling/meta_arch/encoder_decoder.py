@@ -45,6 +45,11 @@ class EncoderDecoder(nn.Module):
         size_divisibility: pad the batch to a multiple of this; < 0 uses the backbone's.
         ignore_value: label value of padding and unlabeled pixels.
         inference: test-time strategy, default :class:`WholeImageInference`.
+        train_pad_size: training batches smaller than this (int or (H, W)) are zero-padded up
+            to it after normalization, as mmseg's ``Pad(size=crop_size)`` does for crops of
+            images smaller than the crop; None pads only to ``size_divisibility``. Matters for
+            backbones that interpolate their position table to the input (DeiT / AugReg
+            ViTs); fixed-grid backbones pad to their grid anyway.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class EncoderDecoder(nn.Module):
         size_divisibility: int = -1,
         ignore_value: int = 255,
         inference: Callable[[SegmentFn, torch.Tensor, tuple[int, int]], torch.Tensor] | None = None,
+        train_pad_size: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if len(pixel_mean) != len(pixel_std):
@@ -76,6 +82,7 @@ class EncoderDecoder(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
         self.inference = WholeImageInference() if inference is None else inference
+        self.train_pad_size = _pair(train_pad_size, "train_pad_size")
 
     @property
     def device(self) -> torch.device:
@@ -129,6 +136,8 @@ class EncoderDecoder(nn.Module):
                     "MaskFormerSemanticDatasetMapper with is_train=True)"
                 )
             batch = self._batch([x["image"] for x in batched_inputs])
+            if self.train_pad_size is not None:
+                batch = _pad_to(batch, self.train_pad_size, self.size_divisibility)
             targets = self._targets(batched_inputs, batch.tensor.shape[-2:])
             features = self.backbone(batch.tensor)
             losses = dict(self.decode_head.losses(self.decode_head(features), targets))
@@ -143,3 +152,26 @@ class EncoderDecoder(nn.Module):
             width = int(x.get("width", image.shape[-1]))
             results.append({"sem_seg": self.inference(self.segment, image, (height, width))})
         return results
+
+
+def _pair(size: int | Sequence[int] | None, key: str) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
+        raise ValueError(
+            f"EncoderDecoder: {key} must be a positive int or (H, W) pair of them; got {size!r}"
+        )
+    return pair
+
+
+def _pad_to(batch: ImageList, size: tuple[int, int], divisibility: int) -> ImageList:
+    """Zero-pad ``batch.tensor`` (Tensor[B, C, H, W]) at the bottom / right to at least
+    ``size`` rounded up to a multiple of ``divisibility``; the image sizes are unchanged."""
+    d = max(divisibility, 1)
+    h, w = batch.tensor.shape[-2:]
+    target_h, target_w = (-(-v // d) * d for v in size)
+    pad_h, pad_w = max(target_h - h, 0), max(target_w - w, 0)
+    if pad_h == 0 and pad_w == 0:
+        return batch
+    return ImageList(F.pad(batch.tensor, (0, pad_w, 0, pad_h)), batch.image_sizes)

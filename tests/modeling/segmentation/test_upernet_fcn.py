@@ -278,6 +278,30 @@ def test_encoder_decoder_losses_padding_and_gradients():
         model([inputs[0], {"image": inputs[1]["image"]}])
 
 
+def test_encoder_decoder_pads_training_batches_up_to_the_crop():
+    shapes = []
+    for pad in (None, 80, (64, 100)):
+        model = _model(train_pad_size=pad).train()
+        hook = model.backbone.register_forward_hook(lambda m, args, out: shapes.append(args[0]))
+        losses = model(_inputs()[1:] * 2)  # two 48 x 40 images (BN needs a batch)
+        hook.remove()
+        assert torch.isfinite(losses["loss_sem_seg"])
+    # size_divisibility 32 alone gives 64 x 64; the pad size is rounded up to a multiple of 32.
+    assert [tuple(x.shape[-2:]) for x in shapes] == [(64, 64), (96, 96), (64, 128)]
+    # Padding is zero in the normalized space, i.e. the pixel mean.
+    assert (shapes[1][..., 48:, :] == 0).all() and (shapes[1][..., :, 40:] == 0).all()
+    torch.testing.assert_close(shapes[1][..., :64, :64], shapes[0])
+    model = _model(train_pad_size=32).train()  # batches larger than the pad size are kept
+    assert model._batch([_inputs()[0]["image"]]).tensor.shape[-2:] == (64, 64)
+    model.eval()  # inference never pads to it
+    hook = model.backbone.register_forward_hook(lambda m, args, out: shapes.append(args[0]))
+    with torch.no_grad():
+        model([{"image": _inputs()[1]["image"]}])
+    assert tuple(shapes[-1].shape[-2:]) == (64, 64)
+    with pytest.raises(ValueError, match="train_pad_size"):
+        _model(train_pad_size=(512,))
+
+
 def test_encoder_decoder_inference_sizes_and_sliding_windows():
     model = _model(aux=False).eval()
     image = torch.randint(0, 256, (3, 48, 40), dtype=torch.uint8)

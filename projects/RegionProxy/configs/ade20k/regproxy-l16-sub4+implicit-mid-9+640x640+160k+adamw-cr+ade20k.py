@@ -16,6 +16,7 @@ model.backbone.pretrain_img_size = 640
 model.backbone.out_indices = [9, 23]
 model.decode_head.in_features = ["b9", "b23"]
 model.inference.update(crop_size=(640, 640), stride=(640, 640))
+model.train_pad_size = 640
 lr_multiplier.scheduler = L(MMCVCosineRestartParamScheduler)(
     periods=[20000, 40000, 100000], restart_weights=[1.0, 0.5, 0.25], min_lr_ratio=0.0
 )

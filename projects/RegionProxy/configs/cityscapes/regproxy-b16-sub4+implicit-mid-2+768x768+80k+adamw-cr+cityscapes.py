@@ -20,6 +20,7 @@ model.backbone.use_dist_token = True
 model.backbone.out_indices = [2, 11]
 model.decode_head.in_features = ["b2", "b11"]
 model.inference.update(crop_size=(768, 768), stride=(512, 512))
+model.train_pad_size = 768
 lr_multiplier.scheduler = L(MMCVCosineRestartParamScheduler)(
     periods=[10000, 20000, 50000], restart_weights=[1.0, 0.5, 0.25], min_lr_ratio=0.0
 )

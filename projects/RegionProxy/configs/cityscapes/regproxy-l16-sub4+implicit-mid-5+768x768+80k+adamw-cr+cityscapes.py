@@ -18,6 +18,7 @@ model.backbone.pretrain_img_size = 768
 model.backbone.out_indices = [5, 23]
 model.decode_head.in_features = ["b5", "b23"]
 model.inference.update(crop_size=(768, 768), stride=(512, 512))
+model.train_pad_size = 768
 lr_multiplier.scheduler = L(MMCVCosineRestartParamScheduler)(
     periods=[10000, 20000, 50000], restart_weights=[1.0, 0.5, 0.25], min_lr_ratio=0.0
 )

@@ -16,6 +16,7 @@ model.backbone.pretrain_img_size = 768
 model.backbone.out_indices = [2, 11]
 model.decode_head.in_features = ["b2", "b11"]
 model.inference.update(crop_size=(768, 768), stride=(512, 512))
+model.train_pad_size = 768
 lr_multiplier.warmup_length = 1500 / 80000
 train.max_iter = 80000
 train.checkpointer.period = 2000

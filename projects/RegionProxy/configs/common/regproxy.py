@@ -66,6 +66,8 @@ model = L(EncoderDecoder)(
     pixel_std=[58.395, 57.12, 57.375],
     size_divisibility=-1,  # the patch size (32 for the hybrids)
     inference=L(SlidingWindowInference)(crop_size=(512, 512), stride=(512, 512)),
+    # mmseg pads every training crop to the crop size (Pad(size=crop_size)).
+    train_pad_size=512,
 )
 
 dataloader = get_config("common/data/ade20k_semseg.py").dataloader

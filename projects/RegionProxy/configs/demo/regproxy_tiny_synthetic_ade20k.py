@@ -39,6 +39,7 @@ model.backbone.out_indices = [1, 3]
 model.decode_head.in_features = ["b1", "b3"]
 model.decode_head.norm = "BN"
 model.inference.update(crop_size=(128, 128), stride=(96, 96))
+model.train_pad_size = 128
 
 optimizer.lr = 1e-3
 

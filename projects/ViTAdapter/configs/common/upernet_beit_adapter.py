@@ -42,6 +42,8 @@ model.backbone.deform_num_heads = 16
 model.backbone.deform_ratio = 0.5
 model.backbone.init_values = "${.vit.init_values}"
 model.backbone.with_cp = True
+# BEiT's relative position tables fix the grid: batches are padded to img_size already.
+model.train_pad_size = None
 model.decode_head.in_channels = [1024, 1024, 1024, 1024]
 model.decode_head.channels = 1024
 model.auxiliary_head.in_channels = 1024

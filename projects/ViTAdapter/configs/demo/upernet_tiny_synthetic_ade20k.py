@@ -50,6 +50,7 @@ model.auxiliary_head.in_channels = 64
 model.auxiliary_head.channels = 32
 model.auxiliary_head.norm = "BN"
 model.inference.crop_size = (128, 128)
+model.train_pad_size = 128
 model.inference.stride = (96, 96)
 
 optimizer.lr = 1e-3
