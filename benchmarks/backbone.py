@@ -35,7 +35,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from results_md import RESULTS_MD, write_section
+from results_md import RESULTS_MD, markdown_table, write_section
 from torch import nn
 
 from det.modeling.backbone import ViT
@@ -211,19 +211,7 @@ def _table(rows: list[dict]) -> str:
         "fwd+bwd peak MiB",
         "max rel. diff",
     ]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        cells = []
-        for column in columns:
-            value = row[column]
-            if column == "max rel. diff":
-                cells.append(f"{value:.1e}")
-            elif isinstance(value, float):
-                cells.append(f"{value:.1f}")
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(rows, columns, {"max rel. diff": "{:.1e}"})
 
 
 def _section(device: torch.device, rows: list[dict], repeats: int, amp: bool, argv: list[str]):

@@ -7,9 +7,10 @@ those, so the scripts can be rerun independently and in any order.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["RESULTS_MD", "write_section"]
+__all__ = ["RESULTS_MD", "markdown_table", "write_section"]
 
 RESULTS_MD = Path(__file__).resolve().with_name("RESULTS.md")
 
@@ -40,3 +41,26 @@ def write_section(begin: str, end: str, body: str, path: str | os.PathLike = RES
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def markdown_table(
+    rows: Sequence[Mapping[str, object]],
+    columns: Sequence[str],
+    formats: Mapping[str, str] | None = None,
+) -> str:
+    """A Markdown table of ``rows`` (dicts keyed by column name) in the order of ``columns``.
+
+    Floats are printed with one decimal unless ``formats`` gives the column a format string
+    (e.g. ``{"max rel. diff": "{:.1e}"}``); everything else with ``str``.
+    """
+    formats = formats or {}
+
+    def cell(column: str, value: object) -> str:
+        if column in formats:
+            return formats[column].format(value)
+        return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(c, row[c]) for c in columns) + " |")
+    return "\n".join(lines)

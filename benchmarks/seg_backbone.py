@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 from backbone import _machine, _peak_mib, _time_ms
-from results_md import RESULTS_MD, write_section
+from results_md import RESULTS_MD, markdown_table, write_section
 
 from det.config import LazyConfig, instantiate
 
@@ -123,11 +123,7 @@ def _table(rows: list[dict]) -> str:
         "fwd+bwd ms",
         "fwd+bwd peak MiB",
     ]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        cells = [f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(rows, columns)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from backbone import _machine, _peak_mib, _time_ms
 from omegaconf import DictConfig, ListConfig
-from results_md import RESULTS_MD, write_section
+from results_md import RESULTS_MD, markdown_table, write_section
 
 from det.config import LazyConfig, instantiate
 from det.structures import Instances
@@ -91,6 +91,8 @@ def _build(config: str, depth: int | None, img_size: int | None, device: torch.d
         backbone.vit.depth = depth
         backbone.interaction_indexes = [[i, i] for i in range(depth)]
     _patch(cfg.model, img_size)
+    if img_size is not None and cfg.model.get("train_pad_size") is not None:
+        cfg.model.train_pad_size = img_size  # train at the reduced size, not padded to the crop
     crop = tuple(cfg.model.inference.crop_size)
     stride = tuple(cfg.model.inference.stride)
     return instantiate(cfg.model).to(device), crop, stride
@@ -196,14 +198,6 @@ COLUMNS = [
 ]
 
 
-def _table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = [f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c]) for c in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -246,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             f"window, batch 1. Training: batch {BATCH}, loss + backward, SyncBN as BN. Peak "
             "memory is what the call allocates on top of the weights and the input.",
             "",
-            _table(rows),
+            markdown_table(rows, COLUMNS),
         ]
     )
     print(section)

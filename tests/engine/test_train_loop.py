@@ -130,7 +130,7 @@ def test_fp16_amp_uses_grad_scaler_and_saves_it():
     assert "[metric]grad_scaler" in trainer.storage.latest()
 
 
-def test_grad_scaler_args_configure_the_default_scaler():
+def test_grad_scaler_args_configure_the_default_scaler(caplog):
     model, optimizer, loader = _toy()
     trainer = AMPTrainer(
         model, loader, optimizer, precision="float16", grad_scaler_args={"init_scale": 512.0}
@@ -147,10 +147,12 @@ def test_grad_scaler_args_configure_the_default_scaler():
             grad_scaler_args={"init_scale": 512.0},
         )
     # A card's float16 scaler settings do not stop a bfloat16 override.
-    bf16 = AMPTrainer(
-        model, loader, optimizer, precision="bf16", grad_scaler_args={"init_scale": 512.0}
-    )
+    with caplog.at_level("WARNING", logger="det.engine.train_loop"):
+        bf16 = AMPTrainer(
+            model, loader, optimizer, precision="bf16", grad_scaler_args={"init_scale": 512.0}
+        )
     assert bf16.grad_scaler is None
+    assert "ignoring grad_scaler_args {'init_scale': 512.0}" in caplog.text
 
 
 def test_state_dict_round_trip():
